@@ -1,0 +1,11 @@
+"""Thin hooks for the viggo tasks; the logic lives in ftbench.lmeval.hooks."""
+
+from ftbench.lmeval.hooks import (
+    slot_f1,
+    viggo_chat_docs as load_chat_docs,
+    viggo_docs as load_docs,
+    viggo_prompt as doc_to_text,
+    viggo_results as process_results,
+)
+
+__all__ = ["doc_to_text", "load_chat_docs", "load_docs", "process_results", "slot_f1"]

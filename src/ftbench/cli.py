@@ -1,0 +1,139 @@
+"""The ``ftbench`` command: thin click wrappers over the library. Errors become a message and an exit code."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from ftbench.errors import FtbenchError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _friendly_errors(command: F) -> F:
+    @wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except FtbenchError as err:
+            click.echo(f"error: {err}", err=True)
+            sys.exit(err.exit_code)
+
+    return wrapper  # type: ignore[return-value]
+
+
+@click.group()
+@click.version_option(package_name="ftbench")
+def main() -> None:
+    """ftbench: fine-tune an open model or a closed one? Decide with numbers."""
+
+
+@main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True,
+                                "help_option_names": []})
+@click.argument("lm_eval_args", nargs=-1, type=click.UNPROCESSED)
+def eval(lm_eval_args: tuple[str, ...]) -> None:  # noqa: A001 - the subcommand's name
+    """Run lm-eval with ftbench's tasks available; all arguments go to lm-eval (try `ftbench eval -h`).
+
+    Example: ftbench eval --model hf --model_args pretrained=DIR --tasks spider_sql,viggo --limit 5
+    """
+    from ftbench.lmeval.run import main as run_lm_eval
+
+    sys.exit(run_lm_eval(list(lm_eval_args)))
+
+
+@main.command("tasks-dir")
+def tasks_dir_command() -> None:
+    """Print the folder holding ftbench's task YAMLs (for lm-eval's --include_path)."""
+    from ftbench.lmeval import tasks_dir
+
+    click.echo(str(tasks_dir()))
+
+
+@main.group()
+def score() -> None:
+    """Score saved predictions (JSONL) without a model; the last stdout line is a JSON summary."""
+
+
+_input = click.option("--input", "input_path", type=click.Path(path_type=Path), required=True,
+                      help="JSONL with one prediction per line.")
+_output = click.option("--output", "output_path", type=click.Path(path_type=Path), required=True,
+                       help="JSONL to write: each input row plus its scores, streamed as scored.")
+_progress = click.option("--progress/--no-progress", default=True, show_default=True,
+                         help="Progress bar on stderr.")
+
+
+@score.command("viggo")
+@_input
+@_output
+@_progress
+@_friendly_errors
+def score_viggo(input_path: Path, output_path: Path, progress: bool) -> None:
+    """Score ViGGO meaning representations: rows {gold, prediction}."""
+    from ftbench.scoring import ScoreRun, score_file
+    from ftbench.viggo import ViggoScorer
+
+    summary = score_file(ViggoScorer(), ScoreRun(input_path, output_path, jobs=1, progress=progress))
+    click.echo(json.dumps(summary))
+
+
+@score.command("sql")
+@_input
+@_output
+@click.option("--db-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="Spider-layout folder <dir>/<db_id>/*.sqlite: rows with a db_id also run on the real databases.")
+@click.option("--real-db-only", is_flag=True, help="With --db-dir: judge only on the real databases.")
+@click.option("--num-dbs", type=click.IntRange(min=1), default=None, help="Synthesized databases per example.")
+@click.option("--timeout", type=click.FloatRange(min=0.01), default=None, help="Per-query timeout in seconds.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the synthesized databases.")
+@click.option("--jobs", type=click.IntRange(min=1), default=os.cpu_count() or 1, show_default="all cores",
+              help="Worker processes.")
+@_progress
+@_friendly_errors
+def score_sql(input_path: Path, output_path: Path, db_dir: Path | None, real_db_only: bool,
+              num_dbs: int | None, timeout: float | None, seed: int, jobs: int, progress: bool) -> None:
+    """Score SQL predictions: rows {context, gold, prediction} (optional db_id, id)."""
+    from dataclasses import replace
+
+    from ftbench.scoring import ScoreRun, score_file
+    from ftbench.sql import JudgeConfig, SqlScorer
+
+    if real_db_only and db_dir is None:
+        raise click.UsageError("--real-db-only needs --db-dir")
+    overrides = {"n_databases": num_dbs, "timeout_s": timeout}
+    config = replace(JudgeConfig(seed=seed, db_dir=db_dir, db_mode=_db_mode(db_dir, real_db_only)),
+                     **{name: value for name, value in overrides.items() if value is not None})
+    summary = score_file(SqlScorer(config), ScoreRun(input_path, output_path, jobs=jobs, progress=progress))
+    click.echo(json.dumps(summary))
+
+
+def _db_mode(db_dir: Path | None, real_db_only: bool) -> str:
+    if db_dir is None:
+        return "mock"
+    return "real" if real_db_only else "both"
+
+
+@main.command()
+@click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False), default=Path("ftbench-out/demo"),
+              show_default=True, help="Where the tiny model and lm-eval outputs go.")
+@click.option("--limit", type=click.IntRange(min=1), default=5, show_default=True, help="Examples per task.")
+@_friendly_errors
+def demo(out_dir: Path, limit: int) -> None:
+    """Build a tiny model and evaluate it on spider_sql and viggo through lm-eval, offline on CPU.
+
+    Data comes from $FTBENCH_DATA_DIR when set (no network), else from the Hugging Face hub.
+    """
+    from ftbench.demo import DemoConfig, run_demo
+
+    result = run_demo(DemoConfig(out_dir=out_dir, limit=limit))
+    click.echo(f"\nmodel:   {result.model_dir}\nresults: {result.results_file}")
+    click.echo(f"samples: {result.results_file.parent}/samples_*.jsonl")
+    for task, metrics in result.scores.items():
+        shown = ", ".join(f"{name}={value:.3f}" for name, value in metrics.items() if isinstance(value, float))
+        click.echo(f"{task}: {shown}")

@@ -1,0 +1,101 @@
+"""What the task YAMLs call (through their thin ``utils.py``): datasets, prompts, answer extraction, metrics.
+
+Docs are plain dicts built from :mod:`ftbench.data` examples; prompts come only from :mod:`ftbench.prompts`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from ftbench import prompts
+from ftbench.data import EVAL_SPLITS, load_spider_sql, load_viggo
+
+Doc = dict[str, Any]
+
+
+def spider_sql_docs(**_metadata: Any) -> Any:
+    """Evaluation split of spider_sql as a ``datasets.DatasetDict`` (lm-eval ``custom_dataset``)."""
+    split = EVAL_SPLITS["spider_sql"]
+    return _dataset_dict(split, [asdict(example) for example in load_spider_sql(split)])
+
+
+def spider_sql_chat_docs(**_metadata: Any) -> Any:
+    """As :func:`spider_sql_docs`, each doc also carrying its chat ``system`` message."""
+    split = EVAL_SPLITS["spider_sql"]
+    docs = [{**asdict(ex), "system": prompts.sql_system_message(ex.context)} for ex in load_spider_sql(split)]
+    return _dataset_dict(split, docs)
+
+
+def viggo_docs(**_metadata: Any) -> Any:
+    """Evaluation split of viggo as a ``datasets.DatasetDict`` (lm-eval ``custom_dataset``)."""
+    split = EVAL_SPLITS["viggo"]
+    return _dataset_dict(split, [asdict(example) for example in load_viggo(split)])
+
+
+def viggo_chat_docs(**_metadata: Any) -> Any:
+    """As :func:`viggo_docs`, each doc also carrying its chat ``system`` message."""
+    split = EVAL_SPLITS["viggo"]
+    system = prompts.viggo_system_message()
+    return _dataset_dict(split, [{**asdict(ex), "system": system} for ex in load_viggo(split)])
+
+
+def spider_sql_prompt(doc: Doc) -> str:
+    return prompts.sql_completion_prompt(doc["question"], doc["context"])
+
+
+def viggo_prompt(doc: Doc) -> str:
+    return prompts.viggo_completion_prompt(doc["target"])
+
+
+def extract_answer(generation: str) -> str:
+    """The answer a user would read off a generation: code fences dropped, lines joined, whitespace trimmed.
+
+    Completion tasks already stop at a blank line; chat models may wrap the answer in a Markdown code
+    fence or break a long query over several lines, which is formatting, not content.
+    """
+    lines = [line.strip() for line in generation.strip().splitlines()]
+    if lines and lines[0].startswith("```"):
+        lines = lines[1:]
+        if "```" in lines:
+            lines = lines[: lines.index("```")]
+    return " ".join(line for line in lines if line)
+
+
+def _dataset_dict(split: str, docs: list[Doc]) -> Any:
+    import datasets  # lm-eval's dependency; imported late to keep `import ftbench` light
+
+    return datasets.DatasetDict({split: datasets.Dataset.from_list(docs)})
+
+
+def spider_sql_results(doc: Doc, results: list[str]) -> dict[str, float]:
+    """Per-example metrics of the spider_sql tasks (lm-eval ``process_results``)."""
+    from ftbench.sql import exact_match, is_valid_sql, judge
+
+    prediction = extract_answer(results[0])
+    verdict = judge(doc["answer"], prediction, doc["context"])
+    return {
+        "exec_acc": float(verdict.exec_match),
+        "exact_match": float(exact_match(doc["answer"], prediction)),
+        "valid_sql": float(is_valid_sql(prediction)),
+    }
+
+
+def viggo_results(doc: Doc, results: list[str]) -> dict[str, Any]:
+    """Per-example metrics of the viggo tasks; ``slot_f1`` carries (tp, fp, fn) for micro averaging."""
+    from ftbench.viggo import score_mr
+
+    score = score_mr(doc["meaning_representation"], extract_answer(results[0]))
+    return {
+        "exact_match": float(score.exact_match),
+        "mr_match": float(score.mr_match),
+        "slot_f1": (score.tp, score.fp, score.fn),
+        "valid_mr": float(score.valid_mr),
+    }
+
+
+def slot_f1(items: list[tuple[int, int, int]]) -> float:
+    """Corpus-level micro F1 over slots (lm-eval aggregation of ``slot_f1``)."""
+    from ftbench.viggo import micro_f1
+
+    return micro_f1(items)
