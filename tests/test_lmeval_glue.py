@@ -1,0 +1,94 @@
+"""The pieces between lm-eval and ftbench: task discovery, answer extraction, the eval pass-through."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ftbench import prompts
+from ftbench.lmeval import TASK_NAMES, hooks, tasks_dir
+from ftbench.lmeval.run import requested_tasks, task_manager_options
+
+
+@pytest.mark.parametrize(("generation", "answer"), [
+    ("SELECT count(*) FROM singer", "SELECT count(*) FROM singer"),
+    ("  SELECT name FROM t  \n", "SELECT name FROM t"),
+    ("```sql\nSELECT name\nFROM t\nWHERE x = 1\n```", "SELECT name FROM t WHERE x = 1"),
+    ("```\ninform(name[X])\n```\nHope this helps!", "inform(name[X])"),
+    ("SELECT a,\n       b\n  FROM t", "SELECT a, b FROM t"),
+    ("", ""),
+    ("\n\n", ""),
+])
+def test_extract_answer(generation: str, answer: str) -> None:
+    assert hooks.extract_answer(generation) == answer
+
+
+@pytest.mark.parametrize(("argv", "tasks"), [
+    (["--model", "hf", "--tasks", "spider_sql,viggo"], ["spider_sql", "viggo"]),
+    (["--tasks=viggo_chat", "--limit", "3"], ["viggo_chat"]),
+    (["-t", "ftbench"], ["ftbench"]),
+    (["run", "--tasks", "spider_sql", "--tasks", "hellaswag"], ["spider_sql", "hellaswag"]),
+    (["--model", "hf"], []),
+])
+def test_requested_tasks(argv: list[str], tasks: list[str]) -> None:
+    assert requested_tasks(argv) == tasks
+
+
+def test_only_our_tasks_skip_lm_evals_builtin_index(tmp_path: Path) -> None:
+    assert task_manager_options(["spider_sql", "viggo_chat"], tmp_path) == {
+        "include_path": [tmp_path], "include_defaults": False}
+
+
+def test_other_tasks_keep_the_builtins_and_add_ours_from_a_checkout(tmp_path: Path) -> None:
+    assert task_manager_options(["spider_sql", "hellaswag"], tmp_path) == {
+        "include_path": [tmp_path], "include_defaults": True}
+    assert task_manager_options([], tmp_path)["include_defaults"] is True
+
+
+def test_task_folder_defines_every_task_and_the_group() -> None:
+    from lm_eval.tasks import TaskManager
+
+    manager = TaskManager(include_path=str(tasks_dir()), include_defaults=False)
+    assert set(TASK_NAMES) <= set(manager.all_tasks)
+    assert "ftbench" in manager.all_groups
+
+
+def _load(name: str, data_env: Path) -> Any:
+    from lm_eval.tasks import TaskManager
+
+    manager = TaskManager(include_path=str(tasks_dir()), include_defaults=False)
+    return manager.load([name])["tasks"][name]
+
+
+@pytest.mark.parametrize("name", ["spider_sql", "spider_sql_chat", "viggo", "viggo_chat"])
+def test_tasks_carry_a_version_and_greedy_generation(name: str, data_env: Path) -> None:
+    task = _load(name, data_env)
+    assert task.config.metadata["version"] >= 1.0
+    kwargs = task.config.generation_kwargs
+    assert kwargs["do_sample"] is False and kwargs["until"] and kwargs["max_gen_toks"] >= 128
+
+
+def test_completion_tasks_prompt_with_the_single_source(data_env: Path) -> None:
+    sql = _load("spider_sql", data_env)
+    doc = sql.test_docs()[0]
+    assert len(sql.test_docs()) == 568
+    assert sql.doc_to_text(doc) == prompts.sql_completion_prompt(doc["question"], doc["context"])
+    viggo = _load("viggo", data_env)
+    assert len(viggo.test_docs()) == 1083
+    assert viggo.doc_to_text(viggo.test_docs()[0]) == prompts.viggo_completion_prompt(viggo.test_docs()[0]["target"])
+
+
+def test_chat_tasks_put_the_context_in_the_system_message(data_env: Path) -> None:
+    task = _load("spider_sql_chat", data_env)
+    doc = task.test_docs()[3]
+    rendered = task.fewshot_context(doc, 0, apply_chat_template=True, chat_template=lambda messages, **_: messages)
+    assert rendered == prompts.sql_chat_messages(doc["question"], doc["context"])
+
+
+def test_viggo_chat_messages_match_the_training_format(data_env: Path) -> None:
+    task = _load("viggo_chat", data_env)
+    doc = task.test_docs()[0]
+    rendered = task.fewshot_context(doc, 0, apply_chat_template=True, chat_template=lambda messages, **_: messages)
+    assert rendered == prompts.viggo_chat_messages(doc["target"])
