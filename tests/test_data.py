@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from ftbench.data import load_spider_sql, load_viggo, read_spider_sql_file, read_viggo_file
 from ftbench.data import _load as loader
+from ftbench.data import load_spider_sql, load_viggo, read_spider_sql_file, read_viggo_file
 from ftbench.errors import DataError
 
 

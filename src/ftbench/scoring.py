@@ -90,7 +90,7 @@ def score_file(scorer: RowScorer, run: ScoreRun) -> dict[str, Any]:
     with run.output.open("w", encoding="utf-8") as out:
         bar = tqdm(total=len(rows), desc=f"scoring {run.input.name}", unit="row",
                    disable=not run.progress, file=sys.stderr)
-        for row, added in zip(rows, _score_all(scorer, rows, run.jobs)):
+        for row, added in zip(rows, _score_all(scorer, rows, run.jobs), strict=True):
             full = {**row, **added}
             out.write(json.dumps(full, ensure_ascii=False) + "\n")
             out.flush()

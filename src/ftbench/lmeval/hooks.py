@@ -98,4 +98,4 @@ def slot_f1(items: list[tuple[int, int, int]]) -> float:
     """Corpus-level micro F1 over slots (lm-eval aggregation of ``slot_f1``)."""
     from ftbench.viggo import micro_f1
 
-    return micro_f1(items)
+    return float(micro_f1(items))

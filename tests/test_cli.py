@@ -1,0 +1,86 @@
+"""The `ftbench` command: help everywhere, `score` on good and bad input, errors as clean messages."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from ftbench.cli import main
+
+GOLD = "inform(name[Tomb Raider], genres[action-adventure, shooter], rating[good])"
+
+
+def _commands(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    found: list[tuple[str, ...]] = []
+    for name, command in group.commands.items():
+        found.append((*prefix, name))
+        if isinstance(command, click.Group):
+            found += _commands(command, (*prefix, name))
+    return found
+
+
+@pytest.mark.parametrize("path", [p for p in _commands(main) if p != ("eval",)])
+def test_every_command_has_help(path: tuple[str, ...]) -> None:
+    result = CliRunner().invoke(main, [*path, "--help"])
+    assert result.exit_code == 0
+    assert len(result.output.splitlines()) > 3
+
+
+def _write(path: Path, lines: list[str | bytes]) -> Path:
+    path.write_bytes(b"".join((line if isinstance(line, bytes) else line.encode()) + b"\n" for line in lines))
+    return path
+
+
+def _score(tmp_path: Path, lines: list[str | bytes]) -> tuple[int, str, str, Path]:
+    source = _write(tmp_path / "in.jsonl", lines)
+    out = tmp_path / "out.jsonl"
+    result = CliRunner().invoke(main, ["score", "viggo", "--input", str(source), "--output", str(out), "--no-progress"])
+    return result.exit_code, result.stdout, result.stderr, out
+
+
+def test_score_viggo_adds_scores_and_prints_a_summary_last(tmp_path: Path) -> None:
+    rows = [
+        {"gold": GOLD, "prediction": GOLD, "id": "a"},
+        {"gold": GOLD, "prediction": "inform(rating[good], name[Tomb Raider], genres[action-adventure, shooter])"},
+        {"gold": GOLD, "prediction": ""},
+    ]
+    code, stdout, _, out = _score(tmp_path, [json.dumps(row) for row in rows])
+    assert code == 0
+    summary = json.loads(stdout.strip().splitlines()[-1])
+    assert summary["n"] == 3
+    assert summary["exact_match"] == pytest.approx(1 / 3)
+    assert summary["mr_match"] == pytest.approx(2 / 3)
+    assert summary["valid_mr"] == pytest.approx(2 / 3)
+    scored = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [row["exact_match"] for row in scored] == [True, False, False]
+    assert scored[0]["id"] == "a"
+    assert scored[2]["valid_mr"] is False and scored[2]["mr_match"] is False
+
+
+@pytest.mark.parametrize(("bad_line", "message"), [
+    ('{"gold": "inform(name[X])", "prediction": ', r"in\.jsonl:2: not a JSON object"),
+    ('{"gold": "inform(name[X])"}', r"in\.jsonl:2: missing field\(s\) prediction"),
+    ('["inform(name[X])", "x"]', r"in\.jsonl:2: expected a JSON object, got list"),
+    ('{"gold": "inform(name[X])", "prediction": 7}', r"in\.jsonl:2: field\(s\) prediction must be strings"),
+    (b'{"gold": "inform(name[X])", "prediction": "\xff"}', r"in\.jsonl:2: not valid UTF-8"),
+])
+def test_bad_input_names_the_line_and_keeps_earlier_output(tmp_path: Path, bad_line: str | bytes,
+                                                             message: str) -> None:
+    (tmp_path / "out.jsonl").write_text("earlier results\n")
+    good = json.dumps({"gold": "inform(name[X])", "prediction": "inform(name[X])"})
+    code, _, stderr, out = _score(tmp_path, [good, bad_line])
+    assert code == 2
+    assert re.search(message, stderr), stderr
+    assert out.read_text() == "earlier results\n"
+
+
+def test_missing_input_file_is_a_clean_error(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["score", "viggo", "--input", str(tmp_path / "nope.jsonl"),
+                                       "--output", str(tmp_path / "out.jsonl")])
+    assert result.exit_code == 2
+    assert "nope.jsonl: cannot read input" in result.stderr
