@@ -50,3 +50,25 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
             del os.environ["FTBENCH_DATA_DIR"]
         else:
             os.environ["FTBENCH_DATA_DIR"] = saved
+
+
+@pytest.fixture(scope="session")
+def hf_run(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Plain `lm_eval` (no --include_path after a wheel install) on spider_sql and viggo, 3 examples each."""
+    from .lmeval_runs import hf_args, include_path_args, run_cli
+
+    out = tmp_path_factory.mktemp("hf-run")
+    run_cli(["lm_eval", *hf_args(tiny_model), "--tasks", "spider_sql,viggo", "--limit", "3", "--log_samples",
+             "--output_path", str(out / "out"), *include_path_args()], cwd=out)
+    return out / "out"
+
+
+@pytest.fixture(scope="session")
+def hf_chat_run(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`ftbench eval` on the chat variants with the chat template, 2 examples each."""
+    from .lmeval_runs import hf_args, run_cli
+
+    out = tmp_path_factory.mktemp("hf-chat-run")
+    run_cli(["ftbench", "eval", *hf_args(tiny_model), "--tasks", "spider_sql_chat,viggo_chat",
+             "--apply_chat_template", "--limit", "2", "--log_samples", "--output_path", str(out / "out")], cwd=out)
+    return out / "out"

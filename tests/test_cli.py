@@ -84,3 +84,12 @@ def test_missing_input_file_is_a_clean_error(tmp_path: Path) -> None:
                                        "--output", str(tmp_path / "out.jsonl")])
     assert result.exit_code == 2
     assert "nope.jsonl: cannot read input" in result.stderr
+
+
+def test_gold_that_does_not_parse_is_reported_with_its_line(tmp_path: Path) -> None:
+    good = json.dumps({"gold": "inform(name[X])", "prediction": "inform(name[X])"})
+    bad = json.dumps({"gold": "inform(name[X]", "prediction": "inform(name[X])"})
+    code, _, stderr, out = _score(tmp_path, [good, good, bad])
+    assert code == 2
+    assert "in.jsonl:3: " in stderr and "inform(name[X]" in stderr
+    assert not out.exists()

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,29 +12,9 @@ from ftbench.lmeval import hooks, is_installed_in_lm_eval, tasks_dir
 from ftbench.sql import exact_match, is_valid_sql
 from ftbench.viggo import score_mr
 
-from .conftest import mirror_dir
+from .lmeval_runs import read_outputs, run_cli
 
 pytestmark = pytest.mark.slow
-BIN = Path(sys.executable).parent
-
-
-def _run(argv: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "FTBENCH_DATA_DIR": str(mirror_dir()), "HF_HUB_OFFLINE": "1",
-           "TOKENIZERS_PARALLELISM": "false"}
-    done = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, f"{argv[0]} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
-    return done
-
-
-def _outputs(out_dir: Path) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]:
-    [results_file] = out_dir.rglob("results_*.json")
-    samples = {path.name.split("_20")[0].removeprefix("samples_"): [json.loads(line) for line in path.open()]
-               for path in out_dir.rglob("samples_*.jsonl")}
-    return json.loads(results_file.read_text()), samples
-
-
-def _model_args(model: Path) -> list[str]:
-    return ["--model", "hf", "--model_args", f"pretrained={model},dtype=float32", "--batch_size", "1"]
 
 
 def test_wheel_install_registers_tasks_with_lm_eval() -> None:
@@ -49,13 +26,8 @@ def test_wheel_install_registers_tasks_with_lm_eval() -> None:
     assert (tasks_dir() / "spider_sql" / "spider_sql.yaml").is_file()
 
 
-def test_lm_eval_cli_scores_both_tasks(tiny_model: Path, tmp_path: Path) -> None:
-    argv = [str(BIN / "lm_eval"), *_model_args(tiny_model), "--tasks", "spider_sql,viggo", "--limit", "3",
-            "--log_samples", "--output_path", str(tmp_path / "out")]
-    if not is_installed_in_lm_eval(tasks_dir()):
-        argv += ["--include_path", str(tasks_dir())]
-    _run(argv, cwd=tmp_path)
-    results, samples = _outputs(tmp_path / "out")
+def test_lm_eval_cli_scores_both_tasks(hf_run: Path) -> None:
+    results, samples = read_outputs(hf_run)
     assert {"exec_acc,none", "exact_match,none", "valid_sql,none"} <= set(results["results"]["spider_sql"])
     assert {"exact_match,none", "mr_match,none", "slot_f1,none", "valid_mr,none"} <= set(results["results"]["viggo"])
     assert len(samples["spider_sql"]) == len(samples["viggo"]) == 3
@@ -69,22 +41,20 @@ def test_lm_eval_cli_scores_both_tasks(tiny_model: Path, tmp_path: Path) -> None
         assert sample["slot_f1"] == [score.tp, score.fp, score.fn]
 
 
-def test_ftbench_eval_runs_the_chat_variants_with_the_chat_template(tiny_model: Path, tmp_path: Path) -> None:
-    _run([str(BIN / "ftbench"), "eval", *_model_args(tiny_model), "--tasks", "spider_sql_chat,viggo_chat",
-          "--apply_chat_template", "--limit", "2", "--log_samples", "--output_path", str(tmp_path / "out")],
-         cwd=tmp_path)
-    results, samples = _outputs(tmp_path / "out")
+def test_ftbench_eval_runs_the_chat_variants_with_the_chat_template(hf_chat_run: Path) -> None:
+    results, samples = read_outputs(hf_chat_run)
     assert "exec_acc,none" in results["results"]["spider_sql_chat"]
     assert "slot_f1,none" in results["results"]["viggo_chat"]
-    first = samples["spider_sql_chat"][0]
+    first: dict[str, Any] = samples["spider_sql_chat"][0]
     prompt = first["arguments"]["gen_args_0"]["arg_0"]
     assert prompt.startswith("<|system|>\nYou are a powerful text-to-SQL model.")
     assert f"### Context:\n{first['doc']['context']}\n<|user|>\n{first['doc']['question']}\n<|assistant|>\n" in prompt
 
 
 def test_ftbench_demo_prints_scores_and_where_outputs_are(tmp_path: Path) -> None:
-    done = _run([str(BIN / "ftbench"), "demo", "--limit", "2", "--out", str(tmp_path / "demo")], cwd=tmp_path)
+    done = run_cli(["ftbench", "demo", "--limit", "2", "--out", str(tmp_path / "demo")], cwd=tmp_path)
     assert "spider_sql: exec_acc=" in done.stdout and "viggo: exact_match=" in done.stdout
     results_line = next(line for line in done.stdout.splitlines() if line.startswith("results: "))
     assert Path(results_line.removeprefix("results: ")).is_file()
     assert (tmp_path / "demo" / "tiny-model" / "model.safetensors").is_file()
+

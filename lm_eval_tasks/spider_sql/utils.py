@@ -2,8 +2,14 @@
 
 from ftbench.lmeval.hooks import (
     spider_sql_chat_docs as load_chat_docs,
+)
+from ftbench.lmeval.hooks import (
     spider_sql_docs as load_docs,
+)
+from ftbench.lmeval.hooks import (
     spider_sql_prompt as doc_to_text,
+)
+from ftbench.lmeval.hooks import (
     spider_sql_results as process_results,
 )
 

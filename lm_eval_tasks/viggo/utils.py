@@ -2,9 +2,17 @@
 
 from ftbench.lmeval.hooks import (
     slot_f1,
+)
+from ftbench.lmeval.hooks import (
     viggo_chat_docs as load_chat_docs,
+)
+from ftbench.lmeval.hooks import (
     viggo_docs as load_docs,
+)
+from ftbench.lmeval.hooks import (
     viggo_prompt as doc_to_text,
+)
+from ftbench.lmeval.hooks import (
     viggo_results as process_results,
 )
 

@@ -38,7 +38,7 @@ def main() -> None:
 @main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True,
                                 "help_option_names": []})
 @click.argument("lm_eval_args", nargs=-1, type=click.UNPROCESSED)
-def eval(lm_eval_args: tuple[str, ...]) -> None:  # noqa: A001 - the subcommand's name
+def eval(lm_eval_args: tuple[str, ...]) -> None:
     """Run lm-eval with ftbench's tasks available; all arguments go to lm-eval (try `ftbench eval -h`).
 
     Example: ftbench eval --model hf --model_args pretrained=DIR --tasks spider_sql,viggo --limit 5
@@ -117,6 +117,48 @@ def _db_mode(db_dir: Path | None, real_db_only: bool) -> str:
     if db_dir is None:
         return "mock"
     return "real" if real_db_only else "both"
+
+
+@main.command()
+@click.argument("base_model")
+@click.option("--adapter", "adapters", multiple=True, metavar="NAME=PATH",
+              help="A LoRA adapter to serve under NAME (repeat for several tasks' adapters).")
+@click.option("--engine", type=click.Choice(["vllm", "transformers"]), default="vllm", show_default=True,
+              help="vllm (GPU, LoRA) or transformers (CPU fallback, serves a merged model).")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
+@click.option("--dtype", default="auto", show_default=True)
+@click.option("--tensor-parallel-size", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--health-timeout", type=click.FloatRange(min=1), default=900, show_default=True,
+              help="Seconds to wait for the server to answer /health.")
+@click.option("--log", "log_file", type=click.Path(path_type=Path, dir_okay=False),
+              default=Path("ftbench-out/serve.log"), show_default=True, help="Server output goes here.")
+@click.option("--dry-run", is_flag=True, help="Print the server command and the lm-eval commands; start nothing.")
+@_friendly_errors
+def serve(base_model: str, adapters: tuple[str, ...], engine: str, host: str, port: int, dtype: str,
+          tensor_parallel_size: int, health_timeout: float, log_file: Path, dry_run: bool) -> None:
+    """Serve BASE_MODEL (with LoRA adapters) behind an OpenAI-compatible API for lm-eval."""
+    import shlex
+
+    from ftbench import serve as serving
+
+    spec = serving.ServeSpec(base_model=base_model, adapters=tuple(serving.read_adapter(a) for a in adapters),
+                             engine=engine, host=host, port=port, dtype=dtype,  # type: ignore[arg-type]
+                             tensor_parallel_size=tensor_parallel_size)
+    serving.check_adapters(spec)
+
+    def show_commands() -> None:
+        click.echo(f"serving at {spec.base_url} (Ctrl-C stops it); evaluate with:")
+        for model in serving.served_model_names(spec):
+            for line in serving.lm_eval_commands(spec, model, tokenizer=base_model):
+                click.echo(f"  {line}")
+
+    if dry_run:
+        click.echo(shlex.join(serving.server_command(spec)))
+        show_commands()
+        return
+    click.echo(f"starting: {shlex.join(serving.server_command(spec))}\nlog: {log_file}", err=True)
+    sys.exit(serving.serve_until_interrupted(spec, log_file, health_timeout, show_commands))
 
 
 @main.command()

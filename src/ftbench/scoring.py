@@ -29,6 +29,13 @@ class RowScorer(Protocol):
     #: Fields every input row must carry; each must be a string.
     required: tuple[str, ...]
 
+    def check(self, row: Row) -> None:
+        """Raise ValueError, saying why, if ``row`` can never be scored (e.g. its gold does not parse).
+
+        Called for every row before any scoring starts, so bad input is reported with its line number.
+        """
+        ...
+
     def score(self, row: Row) -> Row:
         """Return the fields to add to ``row`` (metric columns)."""
         ...
@@ -48,7 +55,7 @@ class ScoreRun:
     progress: bool = True
 
 
-def read_rows(path: Path, required: Sequence[str]) -> list[Row]:
+def read_rows(path: Path, scorer: RowScorer) -> list[Row]:
     """Read and validate every line first, so a bad line is reported before any long work starts."""
     try:
         raw = path.read_bytes()
@@ -57,11 +64,11 @@ def read_rows(path: Path, required: Sequence[str]) -> list[Row]:
     rows: list[Row] = []
     for number, line in enumerate(raw.split(b"\n"), start=1):
         if line.strip():
-            rows.append(_parse_line(path, number, line, required))
+            rows.append(_parse_line(path, number, line, scorer))
     return rows
 
 
-def _parse_line(path: Path, number: int, line: bytes, required: Sequence[str]) -> Row:
+def _parse_line(path: Path, number: int, line: bytes, scorer: RowScorer) -> Row:
     where = f"{path}:{number}"
     try:
         text = line.decode("utf-8")
@@ -73,18 +80,22 @@ def _parse_line(path: Path, number: int, line: bytes, required: Sequence[str]) -
         raise InputError(f"{where}: not a JSON object ({err.msg} at column {err.colno})") from err
     if not isinstance(row, dict):
         raise InputError(f"{where}: expected a JSON object, got {type(row).__name__}")
-    missing = [name for name in required if name not in row]
+    missing = [name for name in scorer.required if name not in row]
     if missing:
         raise InputError(f"{where}: missing field(s) {', '.join(missing)}")
-    wrong = [name for name in required if not isinstance(row[name], str)]
+    wrong = [name for name in scorer.required if not isinstance(row[name], str)]
     if wrong:
         raise InputError(f"{where}: field(s) {', '.join(wrong)} must be strings")
+    try:
+        scorer.check(row)
+    except ValueError as err:
+        raise InputError(f"{where}: {err}") from err
     return row
 
 
 def score_file(scorer: RowScorer, run: ScoreRun) -> dict[str, Any]:
     """Score ``run.input`` into ``run.output`` (JSONL, one line per input row, same order)."""
-    rows = read_rows(run.input, scorer.required)
+    rows = read_rows(run.input, scorer)
     run.output.parent.mkdir(parents=True, exist_ok=True)
     scored: list[Row] = []
     with run.output.open("w", encoding="utf-8") as out:

@@ -1,0 +1,53 @@
+"""Helpers for tests that run the real lm-eval CLI in a subprocess and read what it wrote."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from ftbench.lmeval import is_installed_in_lm_eval, tasks_dir
+
+from .conftest import mirror_dir
+
+BIN = Path(sys.executable).parent
+
+
+def run_cli(argv: list[str], cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    """Run a console script of this environment offline, failing the test with its output if it fails."""
+    env = {**os.environ, "FTBENCH_DATA_DIR": str(mirror_dir()), "HF_HUB_OFFLINE": "1",
+           "TOKENIZERS_PARALLELISM": "false"}
+    done = subprocess.run([str(BIN / argv[0]), *argv[1:]], cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=timeout)
+    assert done.returncode == 0, f"{argv[0]} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    return done
+
+
+def include_path_args() -> list[str]:
+    """``--include_path`` only where the tasks are not installed inside lm-eval (editable installs)."""
+    return [] if is_installed_in_lm_eval(tasks_dir()) else ["--include_path", str(tasks_dir())]
+
+
+def hf_args(model: Path) -> list[str]:
+    return ["--model", "hf", "--model_args", f"pretrained={model},dtype=float32", "--batch_size", "1"]
+
+
+def read_outputs(out_dir: Path) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]:
+    """(results json, {task: samples}) of the single run below ``out_dir``."""
+    [results_file] = out_dir.rglob("results_*.json")
+    samples = {path.name.split("_20")[0].removeprefix("samples_"): _jsonl(path)
+               for path in out_dir.rglob("samples_*.jsonl")}
+    return json.loads(results_file.read_text()), samples
+
+
+def predictions(samples: list[dict[str, Any]]) -> list[str]:
+    """Generations in document order."""
+    return [s["filtered_resps"][0] for s in sorted(samples, key=lambda s: s["doc_id"])]
+
+
+def _jsonl(path: Path) -> list[dict[str, Any]]:
+    with path.open(encoding="utf-8") as lines:
+        return [json.loads(line) for line in lines]

@@ -1,0 +1,85 @@
+"""The served path: a real `transformers serve` on the tiny model, evaluated with lm-eval's API models.
+
+Scores over the endpoint must equal the in-process `hf` scores for the same model and examples, and a
+rerun with `--use_cache` must not need the server at all.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ftbench import serve
+
+from .lmeval_runs import predictions, read_outputs, run_cli
+
+pytestmark = pytest.mark.slow
+pytest.importorskip("fastapi", reason="`transformers serve` needs transformers[serving] (the dev extra has it)")
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def server(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[serve.ServeSpec]:
+    spec = serve.ServeSpec(base_model=str(tiny_model), engine="transformers", port=_free_port())
+    log = tmp_path_factory.mktemp("serve") / "serve.log"
+    process = serve.start_server(spec, log)
+    try:
+        serve.wait_healthy(process, spec.base_url, log, timeout_s=180)
+        yield spec
+    finally:
+        serve.stop_server(process)
+    assert process.poll() is not None
+
+
+def _completions_args(spec: serve.ServeSpec, base_url: str | None = None) -> list[str]:
+    url = base_url or f"{spec.base_url}/completions"
+    return ["--model", "local-completions", "--model_args",
+            f"model={spec.base_model},base_url={url},tokenizer={spec.base_model},tokenized_requests=False,"
+            "num_concurrent=2,max_retries=1"]
+
+
+def _metrics(results: dict[str, object], task: str) -> dict[str, object]:
+    block = results["results"][task]  # type: ignore[index]
+    return {key: value for key, value in block.items() if not key.startswith("alias")}
+
+
+def test_served_completions_score_as_in_process_hf(server: serve.ServeSpec, hf_run: Path, tmp_path: Path) -> None:
+    run_cli(["ftbench", "eval", *_completions_args(server), "--tasks", "spider_sql,viggo", "--limit", "3",
+             "--log_samples", "--output_path", str(tmp_path / "out")], cwd=tmp_path)
+    served_results, served = read_outputs(tmp_path / "out")
+    hf_results, local = read_outputs(hf_run)
+    for task in ("spider_sql", "viggo"):
+        assert predictions(served[task]) == predictions(local[task])
+        assert _metrics(served_results, task) == _metrics(hf_results, task)
+
+
+def test_served_chat_scores_as_in_process_hf(server: serve.ServeSpec, hf_chat_run: Path, tmp_path: Path) -> None:
+    run_cli(["ftbench", "eval", "--model", "local-chat-completions", "--model_args",
+             f"model={server.base_model},base_url={server.base_url}/chat/completions,num_concurrent=2,max_retries=1",
+             "--apply_chat_template", "--tasks", "spider_sql_chat,viggo_chat", "--limit", "2", "--log_samples",
+             "--output_path", str(tmp_path / "out")], cwd=tmp_path)
+    served_results, served = read_outputs(tmp_path / "out")
+    hf_results, local = read_outputs(hf_chat_run)
+    for task in ("spider_sql_chat", "viggo_chat"):
+        assert predictions(served[task]) == predictions(local[task])
+        assert _metrics(served_results, task) == _metrics(hf_results, task)
+
+
+def test_rerun_with_use_cache_needs_no_server(server: serve.ServeSpec, tmp_path: Path) -> None:
+    cache = tmp_path / "cache" / "tiny"
+    common = ["--tasks", "viggo", "--limit", "2", "--use_cache", str(cache), "--log_samples"]
+    run_cli(["ftbench", "eval", *_completions_args(server), *common, "--output_path", str(tmp_path / "first")],
+            cwd=tmp_path)
+    dead_url = f"http://127.0.0.1:{_free_port()}/v1/completions"
+    run_cli(["ftbench", "eval", *_completions_args(server, dead_url), *common, "--output_path",
+             str(tmp_path / "second")], cwd=tmp_path, timeout=120)
+    first, second = read_outputs(tmp_path / "first")[1], read_outputs(tmp_path / "second")[1]
+    assert predictions(second["viggo"]) == predictions(first["viggo"])
