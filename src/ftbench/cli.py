@@ -38,6 +38,7 @@ def main() -> None:
 @main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True,
                                 "help_option_names": []})
 @click.argument("lm_eval_args", nargs=-1, type=click.UNPROCESSED)
+@_friendly_errors
 def eval(lm_eval_args: tuple[str, ...]) -> None:
     """Run lm-eval with ftbench's tasks available; all arguments go to lm-eval (try `ftbench eval -h`).
 

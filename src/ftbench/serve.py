@@ -32,7 +32,7 @@ CHAT_TASKS = ("spider_sql_chat", "viggo_chat")
 class ServerFailed(FtbenchError):
     """The server process exited or never became healthy."""
 
-    exit_code = 5
+    exit_code = 9
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,147 @@
+"""lm-eval model classes that send OpenAI chat endpoints the request the task asks for.
+
+lm-eval 0.4.13's ``openai-chat-completions`` treats any model name containing "5", "o1", "o3" or "o4" as a
+reasoning model: it drops ``stop`` and forces ``temperature=1``. ``gpt-3.5-turbo`` and every
+``ft:gpt-3.5-turbo-0613:…`` fine-tune match, so they would be evaluated sampled and without stop sequences.
+These classes build the payload themselves, for any model name:
+
+- ``temperature`` 0 (greedy) unless the task's ``generation_kwargs`` set ``do_sample: true``;
+- ``stop``: the task's ``until`` (OpenAI accepts at most 4; extra ones are dropped with a warning);
+- ``max_tokens``: the task's ``max_gen_toks`` (or the ``max_gen_toks`` model argument);
+- ``seed`` and any other generation kwargs the task gives, passed through.
+
+Registered names (call :func:`register_models`; ``ftbench eval`` does it before lm-eval reads ``--model``):
+
+- ``ftbench-openai-chat``: OpenAI's endpoint; the key comes from ``OPENAI_API_KEY`` and is required;
+- ``ftbench-chat-completions``: any OpenAI-compatible ``base_url=…/v1/chat/completions`` (vLLM,
+  ``transformers serve``…); ``OPENAI_API_KEY`` is sent when set.
+
+Both need ``--apply_chat_template`` (the ``*_chat`` tasks put the system prompt in the doc's ``description``)::
+
+    OPENAI_API_KEY=… ftbench eval --model ftbench-openai-chat \\
+        --model_args model=ft:gpt-3.5-turbo-0613:acme::abc123 \\
+        --tasks spider_sql_chat --apply_chat_template --log_samples --output_path ftbench-out/eval/openai-spider
+
+The key is read from the environment only, never put in ``model_args`` (which lm-eval writes into its
+results), and scrubbed from lm-eval's request-failure log lines.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from functools import cached_property
+from typing import Any
+
+from lm_eval.models.openai_completions import LocalChatCompletion
+
+from ftbench.errors import InputError
+from ftbench.finetune.openai_client import API_KEY_ENV, api_key_from_env, redact
+
+OPENAI_CHAT_URL = "https://api.openai.com/v1/chat/completions"
+MAX_STOP_SEQUENCES = 4  # OpenAI's limit on ``stop``
+
+#: lm-eval ``--model`` names and the classes they load (lazily, through lm-eval's registry).
+MODEL_NAMES: dict[str, str] = {
+    "ftbench-openai-chat": f"{__name__}:OpenAIChat",
+    "ftbench-chat-completions": f"{__name__}:ChatCompletions",
+}
+
+log = logging.getLogger(__name__)
+
+
+def register_models() -> None:
+    """Make ``--model ftbench-openai-chat`` and ``--model ftbench-chat-completions`` known to lm-eval.
+
+    Idempotent; call it before lm-eval resolves ``--model`` (``ftbench eval`` does).
+    """
+    from lm_eval.api.registry import model_registry
+
+    for name, target in MODEL_NAMES.items():
+        if name not in model_registry:
+            model_registry.register(name, target=target)
+
+
+def stop_sequences(until: Any) -> list[str]:
+    """The task's ``until`` as OpenAI's ``stop`` list (at most 4)."""
+    stops = [until] if isinstance(until, str) else list(until or [])
+    if not all(isinstance(stop, str) for stop in stops):
+        raise InputError(f"generation_kwargs.until must be text or a list of text, got {until!r}")
+    if len(stops) > MAX_STOP_SEQUENCES:
+        log.warning("OpenAI accepts %d stop sequences; sending %r, dropping %r", MAX_STOP_SEQUENCES,
+                    stops[:MAX_STOP_SEQUENCES], stops[MAX_STOP_SEQUENCES:])
+    return stops[:MAX_STOP_SEQUENCES]
+
+
+def chat_payload(model: str, messages: Any, gen_kwargs: dict[str, Any], default_max_tokens: int,
+                 seed: int | None) -> dict[str, Any]:
+    """The JSON body of one chat-completions request (pure: tested without a server)."""
+    if not (isinstance(messages, list) and all(isinstance(m, dict) for m in messages)):
+        raise InputError("chat models need the prompt as messages: add --apply_chat_template")
+    options = dict(gen_kwargs)
+    sampling = bool(options.pop("do_sample", False))
+    temperature = options.pop("temperature", 0.0)
+    max_tokens = options.pop("max_tokens", None) or options.pop("max_gen_toks", None) or default_max_tokens
+    options.pop("max_gen_toks", None)
+    stop = stop_sequences(options.pop("until", None))
+    payload: dict[str, Any] = {"model": model, "messages": messages, "temperature": temperature if sampling else 0.0,
+                               "max_tokens": int(max_tokens), **options}
+    if seed is not None:
+        payload["seed"] = seed
+    if stop:
+        payload["stop"] = stop
+    return payload
+
+
+class _RedactKey(logging.Filter):
+    """Scrubs the key (and anything shaped like one) from lm-eval's log lines, which quote server replies."""
+
+    def __init__(self, secret: str) -> None:
+        super().__init__()
+        self.secret = secret
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = redact(record.getMessage(), self.secret)
+        record.args = None
+        return True
+
+
+class ChatCompletions(LocalChatCompletion):  # type: ignore[misc]  # lm-eval ships no type hints
+    """Any OpenAI-compatible chat endpoint (``base_url`` = the full ``…/v1/chat/completions`` URL)."""
+
+    def __init__(self, base_url: str | None = None, **kwargs: Any) -> None:
+        if not base_url:
+            raise InputError("ftbench-chat-completions needs base_url=http://HOST:PORT/v1/chat/completions")
+        kwargs.setdefault("tokenizer_backend", None)
+        kwargs.setdefault("tokenized_requests", False)
+        super().__init__(base_url=base_url, **kwargs)
+        if self.api_key:
+            logging.getLogger("lm_eval.models.api_models").addFilter(_RedactKey(self.api_key))
+
+    @cached_property
+    def api_key(self) -> str:
+        return os.environ.get(API_KEY_ENV, "").strip()
+
+    @cached_property
+    def header(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+
+    @cached_property
+    def eos_string(self) -> str | None:
+        return None  # chat endpoints end turns themselves; stop sequences come only from the task
+
+    def _create_payload(self, messages: Any, generate: bool = False, gen_kwargs: dict[str, Any] | None = None,
+                        seed: int | None = 1234, eos: str | None = None, **kwargs: Any) -> dict[str, Any]:
+        return chat_payload(self.model, messages, gen_kwargs or {}, self._max_gen_toks, seed)
+
+
+class OpenAIChat(ChatCompletions):
+    """OpenAI's chat endpoint, for base and ``ft:`` models alike; needs ``OPENAI_API_KEY``."""
+
+    def __init__(self, base_url: str = OPENAI_CHAT_URL, **kwargs: Any) -> None:
+        api_key_from_env()  # fail before any request, with a message that says how to fix it
+        super().__init__(base_url=base_url, **kwargs)
+
+    @cached_property
+    def api_key(self) -> str:
+        return api_key_from_env()
