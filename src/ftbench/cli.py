@@ -120,6 +120,18 @@ def _db_mode(db_dir: Path | None, real_db_only: bool) -> str:
     return "real" if real_db_only else "both"
 
 
+@main.command("merge-adapter")
+@click.argument("adapter_dir", type=click.Path(path_type=Path, file_okay=False))
+@click.argument("out_dir", type=click.Path(path_type=Path, file_okay=False))
+@click.option("--base-model", default=None, help="Base model (default: the one named in the adapter's config).")
+@_friendly_errors
+def merge_adapter_command(adapter_dir: Path, out_dir: Path, base_model: str | None) -> None:
+    """Fold a LoRA adapter into its base model and write the merged model (for engines without LoRA)."""
+    from ftbench.finetune.lora import merge_adapter
+
+    click.echo(str(merge_adapter(adapter_dir, out_dir, base_model=base_model)))
+
+
 @main.command()
 @click.argument("base_model")
 @click.option("--adapter", "adapters", multiple=True, metavar="NAME=PATH",

@@ -1,0 +1,244 @@
+"""LoRA fine-tuning with peft + trl: pre-flight checks, data, model, ``SFTTrainer``, adapter, ``run.json``.
+
+``training/lora_sft.py`` is the script; this module holds the logic so that tests and the CLI share it::
+
+    config = load_config(Path("training/configs/codellama34b_spider.yaml"), ["max_steps=100"])
+    result = train(config, resume=True)          # -> <output_dir>/adapter/ and <output_dir>/run.json
+    merge_adapter(result.adapter_dir, Path("merged/"))
+
+Output layout: ``<output_dir>/checkpoint-N/`` every ``save_steps`` (resumable), ``<output_dir>/adapter/`` (the
+final LoRA adapter: peft, lm-eval ``hf`` ``peft=`` and vLLM ``lora_local_path=`` all load it) and
+``<output_dir>/run.json`` beside it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ftbench.errors import InputError
+from ftbench.finetune.lora_checks import check_base_model, check_device_support, check_memory, cuda_available
+from ftbench.finetune.lora_config import LoraRunConfig, config_keys, load_config, parse_overrides
+from ftbench.finetune.lora_data import TrainingExample, check_fits, task_examples, to_dataset
+from ftbench.finetune.lora_run import RunRecord, WallClock, build_record, write_run_json
+
+if TYPE_CHECKING:
+    from datasets import Dataset
+
+__all__ = [
+    "ADAPTER_DIR",
+    "LoraRunConfig",
+    "PreparedData",
+    "TrainResult",
+    "build_trainer",
+    "config_keys",
+    "load_config",
+    "load_model",
+    "load_tokenizer",
+    "merge_adapter",
+    "parse_overrides",
+    "prepare",
+    "resume_checkpoint",
+    "save_run",
+    "train",
+]
+
+ADAPTER_DIR = "adapter"
+
+
+@dataclass(frozen=True)
+class PreparedData:
+    """The checked inputs of a run: its examples, ready for trl, the base model's config and tokenizer."""
+
+    train_examples: list[TrainingExample]
+    eval_examples: list[TrainingExample]
+    model_config: Any
+    tokenizer: Any
+
+    def datasets(self, loss: str) -> tuple[Dataset, Dataset]:
+        return to_dataset(self.train_examples, loss), to_dataset(self.eval_examples, loss)
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    adapter_dir: Path
+    run_json: Path
+    record: RunRecord
+
+
+def prepare(config: LoraRunConfig) -> PreparedData:
+    """Every check that can fail fast, in order: base model, device support, data, lengths, memory."""
+    model_config = check_base_model(config.base_model)
+    check_device_support(config)
+    train_split, eval_split = config.splits
+    train_examples = task_examples(config.task, train_split, config.train_file, config.train_limit)
+    eval_examples = task_examples(config.task, eval_split, config.eval_file, config.eval_limit)
+    tokenizer = load_tokenizer(config.base_model)
+    if _unpacked_padding_free(config):
+        check_fits([e.text for e in train_examples + eval_examples], tokenizer, config.max_length)
+    if config.check_memory:
+        check_memory(config, model_config)
+    return PreparedData(train_examples, eval_examples, model_config, tokenizer)
+
+
+def train(config: LoraRunConfig, resume: bool | str = False, callbacks: Sequence[Any] = ()) -> TrainResult:
+    """Run (or resume) one LoRA fine-tune and write the adapter and ``run.json``: the stages of lora_sft.py."""
+    checkpoint = resume_checkpoint(Path(config.output_dir), resume)
+    clock = WallClock.resuming(checkpoint)
+    data = prepare(config)
+    trainer = build_trainer(config, load_model(config), data.tokenizer, *data.datasets(config.loss), clock=clock,
+                            callbacks=callbacks)
+    trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    return save_run(config, trainer, clock, checkpoint)
+
+
+def save_run(config: LoraRunConfig, trainer: Any, clock: WallClock, checkpoint: Path | None) -> TrainResult:
+    """Save the final adapter to ``<output_dir>/adapter`` and ``run.json`` beside it."""
+    adapter_dir = Path(config.output_dir) / ADAPTER_DIR
+    trainer.save_model(str(adapter_dir))
+    record = build_record(config.to_dict(), adapter_dir, trainer.state, clock.elapsed_s(), checkpoint,
+                          config.price_per_gpu_hour)
+    return TrainResult(adapter_dir, write_run_json(Path(config.output_dir), record), record)
+
+
+def resume_checkpoint(output_dir: Path, resume: bool | str) -> Path | None:
+    """The checkpoint to resume from; refuses to start afresh over another run's checkpoints."""
+    last = last_checkpoint(output_dir)
+    if isinstance(resume, str):
+        chosen = Path(resume)
+        if not (chosen / "trainer_state.json").is_file():
+            raise InputError(f"resume={resume!r}: not a checkpoint directory (no trainer_state.json)")
+        return chosen
+    if resume and last is None:
+        raise InputError(f"--resume: no checkpoint-N directory in {output_dir} to resume from")
+    if not resume and last is not None:
+        raise InputError(f"{output_dir} already holds {last.name}; pass --resume to continue that run "
+                         "or choose another output_dir")
+    return last
+
+
+def last_checkpoint(output_dir: Path) -> Path | None:
+    """The ``checkpoint-N`` directory with the highest N that holds a trainer state, if any."""
+    found = [p for p in output_dir.glob("checkpoint-*") if p.name.split("-", 1)[1].isdigit()
+             and (p / "trainer_state.json").is_file()] if output_dir.is_dir() else []
+    return max(found, key=lambda p: int(p.name.split("-", 1)[1]), default=None)
+
+
+def load_tokenizer(base_model: str) -> Any:
+    """The base model's tokenizer; without a pad token it pads with ``<unk>`` (as the study: pad id 0), else EOS."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(base_model)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.unk_token or tokenizer.eos_token
+    return tokenizer
+
+
+def load_model(config: LoraRunConfig) -> Any:
+    """The base model in ``torch_dtype``, or int8 through bitsandbytes (then prepared for k-bit training)."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    kwargs: dict[str, Any] = {"dtype": getattr(torch, config.torch_dtype),
+                              "attn_implementation": config.attn_implementation}
+    if config.load_in_8bit:
+        from transformers import BitsAndBytesConfig
+
+        kwargs["quantization_config"] = BitsAndBytesConfig(load_in_8bit=True)  # type: ignore[no-untyped-call]
+        kwargs["device_map"] = {"": torch.cuda.current_device()}
+    model = AutoModelForCausalLM.from_pretrained(config.base_model, **kwargs)
+    if config.load_in_8bit:
+        from peft import prepare_model_for_kbit_training
+
+        model = prepare_model_for_kbit_training(  # type: ignore[no-untyped-call]
+            model, use_gradient_checkpointing=config.gradient_checkpointing)
+    return model
+
+
+def lora_config(config: LoraRunConfig) -> Any:
+    from peft import LoraConfig
+
+    return LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
+                      target_modules=list(config.lora_target_modules), bias="none", task_type="CAUSAL_LM")
+
+
+def sft_config(config: LoraRunConfig, **overrides: Any) -> Any:
+    """trl's ``SFTConfig`` for this run; every value comes from the run config (``overrides``: benchmarks only)."""
+    from trl.trainer.sft_config import SFTConfig
+
+    values = dict(
+        output_dir=config.output_dir, seed=config.seed, max_steps=config.max_steps,
+        learning_rate=config.learning_rate, lr_scheduler_type=config.lr_scheduler,
+        warmup_steps=config.warmup_steps, optim=config.optim, weight_decay=config.weight_decay,
+        per_device_train_batch_size=config.per_device_train_batch_size,
+        gradient_accumulation_steps=config.gradient_accumulation_steps,
+        per_device_eval_batch_size=config.per_device_eval_batch_size,
+        fp16=config.mixed_precision == "fp16", bf16=config.mixed_precision == "bf16",
+        **_checkpointing_kwargs(SFTConfig, config.gradient_checkpointing),
+        max_length=None if _unpacked_padding_free(config) else config.max_length,
+        packing=config.packing, padding_free=config.padding_free,
+        completion_only_loss=config.loss == "completion", dataset_text_field="text",
+        train_sampling_strategy=config.train_sampling,
+        eval_strategy="steps", eval_steps=config.eval_steps, save_strategy="steps", save_steps=config.save_steps,
+        save_total_limit=config.save_total_limit, logging_steps=config.logging_steps,
+        report_to=list(config.report_to) or "none", disable_tqdm=not config.progress_bar,
+        include_num_input_tokens_seen="non_padding",
+        dataloader_pin_memory=cuda_available(),  # pinning without a GPU only warns
+    )
+    return SFTConfig(**{**values, **overrides})
+
+
+def build_trainer(config: LoraRunConfig, model: Any, tokenizer: Any, train_dataset: Dataset,
+                  eval_dataset: Dataset | None, clock: WallClock | None = None, callbacks: Sequence[Any] = (),
+                  args_overrides: dict[str, Any] | None = None) -> Any:
+    """trl's ``SFTTrainer`` with the peft ``LoraConfig``; trl wraps the model and tokenizes the datasets.
+    With a ``clock``, every checkpoint records the wall time so far (read back on resume)."""
+    from trl.trainer.sft_trainer import SFTTrainer
+
+    extra = [_wall_clock_callback(clock)] if clock else []
+    return SFTTrainer(model=model, args=sft_config(config, **(args_overrides or {})), train_dataset=train_dataset,
+                      eval_dataset=eval_dataset, processing_class=tokenizer, peft_config=lora_config(config),
+                      callbacks=[*callbacks, *extra])
+
+
+def _checkpointing_kwargs(config_class: Any, enabled: bool) -> dict[str, Any]:
+    """transformers 5.2x renamed ``gradient_checkpointing`` to ``activation_checkpointing``; set whichever exists."""
+    fields = getattr(config_class, "__dataclass_fields__", {})
+    return {"activation_checkpointing" if "activation_checkpointing" in fields else "gradient_checkpointing": enabled}
+
+
+def _unpacked_padding_free(config: LoraRunConfig) -> bool:
+    """trl truncates only padded or packed batches; unpacked padding-free ones must already fit ``max_length``."""
+    return config.padding_free and not config.packing
+
+
+def _wall_clock_callback(clock: WallClock) -> Any:
+    """A ``TrainerCallback`` that stores the wall time so far in every checkpoint (read back on resume)."""
+    from transformers import TrainerCallback
+
+    class _SaveWallClock(TrainerCallback):
+        def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            checkpoint = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+            if checkpoint.is_dir():
+                clock.save(checkpoint)
+
+    return _SaveWallClock()
+
+
+def merge_adapter(adapter_dir: Path, out_dir: Path, base_model: str | None = None) -> Path:
+    """Fold a LoRA adapter into its base model and save a plain model (+ tokenizer) for engines without LoRA."""
+    from peft import PeftConfig, PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    if not (adapter_dir / "adapter_config.json").is_file():
+        raise InputError(f"{adapter_dir}: not a LoRA adapter directory (no adapter_config.json)")
+    base = base_model or PeftConfig.from_pretrained(str(adapter_dir)).base_model_name_or_path
+    check_base_model(base)
+    model = AutoModelForCausalLM.from_pretrained(base, dtype="auto")
+    merged = PeftModel.from_pretrained(model, str(adapter_dir)).merge_and_unload()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    merged.save_pretrained(str(out_dir))
+    AutoTokenizer.from_pretrained(base).save_pretrained(str(out_dir))
+    return out_dir

@@ -1,0 +1,108 @@
+"""Pre-flight checks of a LoRA run: each fails in seconds, with a message that says what to change,
+before any dataset is tokenized or any weight is loaded."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from typing import Any
+
+from ftbench.errors import InputError, InsufficientMemory, MissingDependency
+from ftbench.finetune.lora_config import LoraRunConfig
+
+#: Head-room over the weights for LoRA parameters, optimizer state and the CUDA context (activations come on top).
+_OVERHEAD = 1.15
+_BYTES_PER_PARAM = {"float32": 4, "float16": 2, "bfloat16": 2}
+_FLASH_MODULES = {"flash_attention_2": "flash_attn", "flash_attention_3": "flash_attn_interface"}
+_REPORTER_MODULES = {"tensorboard": ("tensorboard", "tensorboardX"), "wandb": ("wandb",)}
+
+
+def check_base_model(base_model: str) -> Any:
+    """The base model's ``transformers`` config (read without loading weights); InputError when it cannot be found."""
+    from transformers import AutoConfig
+
+    path = Path(base_model).expanduser()
+    if _looks_like_path(base_model) and not path.exists():
+        raise InputError(f"base_model {base_model!r}: no such directory")
+    if path.is_dir() and not (path / "config.json").is_file():
+        raise InputError(f"base_model {base_model!r}: directory has no config.json; is it a Hugging Face model?")
+    try:
+        return AutoConfig.from_pretrained(str(path) if path.is_dir() else base_model)
+    except (OSError, ValueError) as err:
+        raise InputError(f"base_model {base_model!r}: cannot read its config, neither locally nor from the hub "
+                         f"({err})") from err
+
+
+def _looks_like_path(name: str) -> bool:
+    """Hub ids are ``org/name``; anything absolute, relative or deeper is meant as a local directory."""
+    return name.startswith(("/", ".", "~")) or name.count("/") > 1 or "\\" in name
+
+
+def check_device_support(config: LoraRunConfig) -> None:
+    """int8, fp16 and FlashAttention need CUDA and their packages; loggers need theirs."""
+    cuda = cuda_available()
+    if config.load_in_8bit:
+        _require_module("bitsandbytes", "load_in_8bit=true needs bitsandbytes (pip install bitsandbytes)")
+        _require_cuda(cuda, "load_in_8bit=true (bitsandbytes int8)")
+    if config.mixed_precision == "fp16":
+        _require_cuda(cuda, "mixed_precision=fp16")
+    flash = _FLASH_MODULES.get(config.attn_implementation)
+    if flash:
+        _require_module(flash, f"attn_implementation={config.attn_implementation} needs the {flash} package")
+        _require_cuda(cuda, f"attn_implementation={config.attn_implementation}")
+    for reporter in config.report_to:
+        modules = _REPORTER_MODULES[reporter]
+        if not any(importlib.util.find_spec(m) for m in modules):
+            raise MissingDependency(f"report_to={reporter} needs {' or '.join(modules)} (pip install {modules[0]})")
+
+
+def _require_module(module: str, message: str) -> None:
+    if importlib.util.find_spec(module) is None:
+        raise MissingDependency(f"{message}; or change the config")
+
+
+def _require_cuda(cuda: bool, what: str) -> None:
+    if not cuda:
+        raise InputError(f"{what} needs a CUDA GPU and none is visible; on CPU use torch_dtype=float32, "
+                         "mixed_precision=fp32, load_in_8bit=false, attn_implementation=sdpa")
+
+
+def cuda_available() -> bool:
+    import torch
+
+    return bool(torch.cuda.is_available())
+
+
+def check_memory(config: LoraRunConfig, model_config: Any) -> None:
+    """Fail when the base model's weights alone will not fit in the free memory of the training device."""
+    params = count_parameters(model_config)
+    per_param = 1 if config.load_in_8bit else _BYTES_PER_PARAM[config.torch_dtype]
+    needed = params * per_param * _OVERHEAD
+    free, where = available_memory()
+    if needed > free:
+        raise InsufficientMemory(
+            f"{config.base_model}: {params / 1e9:.2f}B parameters need about {needed / 2**30:.1f} GiB for weights "
+            f"({per_param} byte(s) each, {config.torch_dtype}{', int8' if config.load_in_8bit else ''}) but only "
+            f"{free / 2**30:.1f} GiB is free on {where}; use load_in_8bit=true, a smaller model or a bigger device "
+            "(check_memory=false skips this check)")
+
+
+def count_parameters(model_config: Any) -> int:
+    """Parameters of the model ``model_config`` describes, counted on the meta device (no memory, no weights)."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(model_config)  # type: ignore[no-untyped-call]
+    return int(sum(p.numel() for p in model.parameters()))
+
+
+def available_memory() -> tuple[float, str]:
+    """(free bytes, device name) of the device training would use: CUDA device 0, else host RAM."""
+    import torch
+
+    if torch.cuda.is_available():
+        free, _total = torch.cuda.mem_get_info(0)
+        return float(free), f"cuda:0 ({torch.cuda.get_device_name(0)})"
+    psutil: Any = importlib.import_module("psutil")  # comes with accelerate; untyped
+    return float(psutil.virtual_memory().available), "host RAM"

@@ -1,0 +1,131 @@
+"""The ``run.json`` record of a LoRA run, and the facts it needs: git hash, device, wall time across resumes.
+
+Wall time counts the sessions that produced the kept steps: each checkpoint stores the time spent up to it, and a
+resumed run starts its clock from there.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ftbench.finetune.lora_cost import gpu_cost
+
+RUN_JSON = "run.json"
+WALL_TIME_FILE = "ftbench_wall_time.json"
+
+
+@dataclass
+class RunRecord:
+    """What ``run.json`` holds; the cost fields sit at the top level so the leaderboard reads them directly."""
+
+    config: dict[str, Any]
+    git_hash: str | None
+    adapter_dir: str
+    steps: int
+    max_steps: int
+    tokens_seen: int
+    wall_time_s: float
+    gpu_name: str
+    gpu_count: int
+    gpu_hours: float
+    price_per_gpu_hour: float
+    cost_usd: float
+    resumed_from: str | None
+    train_loss_curve: list[dict[str, float]] = field(default_factory=list)
+    eval_loss_curve: list[dict[str, float]] = field(default_factory=list)
+    versions: dict[str, str] = field(default_factory=dict)
+
+
+def git_hash(start: Path | None = None) -> str | None:
+    """HEAD of the checkout holding ``start`` (default: this package), suffixed ``-dirty`` with local edits."""
+    where = start or Path(__file__).resolve().parent
+    head = _git(where, "rev-parse", "HEAD")
+    if head is None:
+        return None
+    dirty = _git(where, "status", "--porcelain", "--untracked-files=no")
+    return f"{head}-dirty" if dirty else head
+
+
+def _git(where: Path, *args: str) -> str | None:
+    try:
+        done = subprocess.run(["git", "-C", str(where), *args], capture_output=True, text=True, timeout=10,
+                              check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+def device_info() -> tuple[str, int]:
+    """(name, count) of the CUDA devices in use, or ("cpu", 1): a CPU run holds one machine."""
+    import torch
+
+    if torch.cuda.is_available():
+        return str(torch.cuda.get_device_name(0)), int(torch.cuda.device_count())
+    return "cpu", 1
+
+
+def library_versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    found: dict[str, str] = {}
+    for name in ("torch", "transformers", "peft", "trl", "accelerate", "bitsandbytes"):
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            continue
+    return found
+
+
+class WallClock:
+    """Seconds spent on a run, carried across resumes through a small file in each checkpoint."""
+
+    def __init__(self, previous_s: float = 0.0) -> None:
+        self.previous_s = previous_s
+        self.started = time.monotonic()
+
+    @classmethod
+    def resuming(cls, checkpoint: Path | None) -> WallClock:
+        stored = checkpoint / WALL_TIME_FILE if checkpoint else None
+        if stored is None or not stored.is_file():
+            return cls()
+        return cls(float(json.loads(stored.read_text(encoding="utf-8"))["wall_time_s"]))
+
+    def elapsed_s(self) -> float:
+        return self.previous_s + time.monotonic() - self.started
+
+    def save(self, checkpoint: Path) -> None:
+        (checkpoint / WALL_TIME_FILE).write_text(json.dumps({"wall_time_s": self.elapsed_s()}), encoding="utf-8")
+
+
+def loss_curves(log_history: list[dict[str, Any]]) -> tuple[list[dict[str, float]], list[dict[str, float]]]:
+    """(train loss, eval loss) points from a Trainer's log history, one per logged step."""
+    train = [{"step": row["step"], "loss": row["loss"]} for row in log_history if "loss" in row]
+    evaluation = [{"step": row["step"], "eval_loss": row["eval_loss"]} for row in log_history if "eval_loss" in row]
+    return train, evaluation
+
+
+def build_record(config: dict[str, Any], adapter_dir: Path, state: Any, wall_time_s: float,
+                 resumed_from: Path | None, price_per_gpu_hour: float) -> RunRecord:
+    """Assemble the record from the trainer's final ``state`` (a ``transformers.TrainerState``)."""
+    name, count = device_info()
+    cost = gpu_cost(wall_time_s, count, price_per_gpu_hour, name)
+    train, evaluation = loss_curves(state.log_history)
+    return RunRecord(
+        config=config, git_hash=git_hash(), adapter_dir=str(adapter_dir), steps=int(state.global_step),
+        max_steps=int(state.max_steps), tokens_seen=int(state.num_input_tokens_seen),
+        wall_time_s=cost.wall_time_s, gpu_name=name, gpu_count=count, gpu_hours=cost.gpu_hours,
+        price_per_gpu_hour=cost.price_per_gpu_hour, cost_usd=cost.cost_usd,
+        resumed_from=str(resumed_from) if resumed_from else None,
+        train_loss_curve=train, eval_loss_curve=evaluation, versions=library_versions(),
+    )
+
+
+def write_run_json(directory: Path, record: RunRecord) -> Path:
+    path = directory / RUN_JSON
+    path.write_text(json.dumps(asdict(record), indent=2) + "\n", encoding="utf-8")
+    return path

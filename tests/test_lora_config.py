@@ -1,0 +1,202 @@
+"""LoRA run configs, overrides, training text, cost maths and the pre-flight errors (no training here)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ftbench import prompts
+from ftbench.errors import DataError, FtbenchError, InputError, InsufficientMemory
+from ftbench.finetune import lora, lora_checks
+from ftbench.finetune.lora_config import LoraRunConfig, config_keys, load_config, parse_overrides
+from ftbench.finetune.lora_cost import A40_PRICE_PER_HOUR, cost_from_run_json, gpu_cost
+from ftbench.finetune.lora_data import task_examples, to_dataset
+
+CONFIGS = Path(__file__).resolve().parents[1] / "training" / "configs"
+STUDY_CONFIGS = ("codellama34b_spider.yaml", "codellama34b_viggo.yaml")
+#: Every LoRA config; ``openai_*.yaml`` belong to training/openai_finetune.py and its own tests.
+LORA_CONFIGS = sorted(p for p in CONFIGS.glob("*.yaml") if not p.name.startswith("openai_"))
+
+
+@pytest.mark.parametrize("path", LORA_CONFIGS, ids=lambda p: p.name)
+def test_every_config_parses(path: Path) -> None:
+    config = load_config(path)
+    assert config.task in ("spider_sql", "viggo")
+    assert path.read_text(encoding="utf-8").startswith("#"), "each config opens with a commented header"
+    assert "lora_sft.py" in path.read_text(encoding="utf-8"), "the header gives the launch command"
+
+
+def test_config_folder_has_the_issue_experiments() -> None:
+    names = {p.name for p in LORA_CONFIGS}
+    assert {*STUDY_CONFIGS, "tiny_cpu.yaml", "codellama34b_spider_fast.yaml"} <= names
+
+
+@pytest.mark.parametrize("name", STUDY_CONFIGS)
+def test_study_configs_are_the_study_recipe(name: str) -> None:
+    config = load_config(CONFIGS / name)
+    assert (config.base_model, config.load_in_8bit, config.loss) == ("codellama/CodeLlama-34b-hf", True, "full")
+    assert (config.lora_r, config.lora_alpha, config.lora_dropout) == (8, 16, 0.05)
+    assert config.lora_target_modules == ["q_proj", "k_proj", "v_proj", "o_proj"]
+    assert (config.learning_rate, config.warmup_steps, config.max_steps) == (3e-4, 100, 400)
+    assert (config.per_device_train_batch_size, config.gradient_accumulation_steps) == (8, 16)
+    assert (config.max_length, config.eval_steps, config.packing, config.padding_free) == (512, 20, False, False)
+
+
+def test_fast_config_keeps_the_optimisation_and_changes_the_compute() -> None:
+    study, fast = load_config(CONFIGS / STUDY_CONFIGS[0]), load_config(CONFIGS / "codellama34b_spider_fast.yaml")
+    same = ("learning_rate", "warmup_steps", "max_steps", "effective_batch_size", "lora_r", "lora_alpha",
+            "lora_target_modules", "task", "base_model")
+    assert all(getattr(study, key) == getattr(fast, key) for key in same)
+    assert (fast.torch_dtype, fast.padding_free, fast.loss, fast.load_in_8bit) == ("bfloat16", True, "completion",
+                                                                                   False)
+
+
+def test_unknown_key_lists_the_valid_ones(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("base_model: m\ntask: viggo\noutput_dir: o\nlora_rank: 8\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"unknown config key.*lora_rank") as err:
+        load_config(path)
+    assert all(key in str(err.value) for key in config_keys())
+
+
+def test_overrides_win_and_numbers_written_as_text_are_numbers() -> None:
+    config = load_config(CONFIGS / "tiny_cpu.yaml", ["learning_rate=3e-4", "report_to=[tensorboard]",
+                                                     "lora_target_modules=q_proj", "eval_limit=null"])
+    assert (config.learning_rate, config.report_to) == (3e-4, ["tensorboard"])
+    assert (config.lora_target_modules, config.eval_limit) == (["q_proj"], None)
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    ("max_steps", "not key=value"),
+    ("max_steps=abc", "max_steps='abc' is not a valid int"),
+    ("max_steps=0", "max_steps=0 must be at least 1"),
+    ("loss=prompt", "loss='prompt' is not one of full, completion"),
+    ("load_in_8bit=maybe", "load_in_8bit='maybe' is not a valid bool"),
+    ("lora_dropout=1.5", "lora_dropout=1.5 must be in"),
+])
+def test_bad_overrides_say_what_is_wrong(override: str, message: str) -> None:
+    with pytest.raises(InputError, match=message):
+        load_config(CONFIGS / "tiny_cpu.yaml", [override])
+
+
+def test_missing_required_keys_are_named() -> None:
+    with pytest.raises(InputError, match=r"missing required key.*base_model.*output_dir"):
+        load_config(None, ["task=viggo"])
+
+
+def test_parse_overrides_reads_yaml_values() -> None:
+    assert parse_overrides(["a=1", "b=true", "c=[x, y]", "d=text"]) == {"a": 1, "b": True, "c": ["x", "y"],
+                                                                          "d": "text"}
+
+
+def test_training_text_is_byte_identical_to_the_prompt_module(data_env: Path) -> None:
+    from ftbench.data import load_spider_sql
+
+    row = load_spider_sql("train")[0]
+    expected = prompts.completion_training_text(prompts.sql_completion_prompt(row.question, row.context), row.answer)
+    example = task_examples("spider_sql", "train", limit=1)[0]
+    assert example.text == expected
+    assert to_dataset([example], "full")[0]["text"] == expected
+    completion_row = to_dataset([example], "completion")[0]
+    assert completion_row["prompt"] + completion_row["completion"] == expected
+    assert completion_row["prompt"] == prompts.sql_completion_prompt(row.question, row.context)
+
+
+def test_gpu_hours_times_price_is_cost() -> None:
+    cost = gpu_cost(wall_time_s=7 * 3600, gpu_count=1)
+    assert (cost.gpu_hours, cost.price_per_gpu_hour) == (7.0, A40_PRICE_PER_HOUR)
+    assert cost.cost_usd == pytest.approx(7 * 0.475)
+    assert gpu_cost(1800, 8, 2.0).cost_usd == pytest.approx(8.0)
+
+
+def test_cost_from_run_json_reprices(tmp_path: Path) -> None:
+    path = tmp_path / "run.json"
+    path.write_text(json.dumps(gpu_cost(3600, 2, 1.0, "NVIDIA H200").to_dict()), encoding="utf-8")
+    assert cost_from_run_json(path).cost_usd == pytest.approx(2.0)
+    assert cost_from_run_json(path, price_per_gpu_hour=3.0).cost_usd == pytest.approx(6.0)
+    path.write_text("{}", encoding="utf-8")
+    with pytest.raises(InputError, match="lacks"):
+        cost_from_run_json(path)
+
+
+# --- bad input fails fast: before the model loads -------------------------------------------------------------
+
+
+@pytest.fixture
+def no_model_load(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Loading the base model is the long step; these errors must come before it."""
+
+    def refuse(config: LoraRunConfig) -> Any:
+        raise AssertionError("the model was loaded before the bad input was reported")
+
+    monkeypatch.setattr(lora, "load_model", refuse)
+
+
+def _tiny_config(tiny_model: Path, tmp_path: Path, *overrides: str) -> LoraRunConfig:
+    return load_config(CONFIGS / "tiny_cpu.yaml", [f"base_model={tiny_model}", f"output_dir={tmp_path / 'run'}",
+                                                   *overrides])
+
+
+@pytest.mark.usefixtures("data_env", "no_model_load")
+def test_missing_base_model_path(tmp_path: Path) -> None:
+    config = _tiny_config(tmp_path / "no-such-model", tmp_path)
+    with pytest.raises(InputError, match=r"no-such-model.*no such directory"):
+        lora.train(config)
+
+
+@pytest.mark.usefixtures("data_env", "no_model_load")
+def test_dataset_with_missing_fields(tiny_model: Path, tmp_path: Path) -> None:
+    broken = tmp_path / "train.json"
+    broken.write_text(json.dumps([{"question": "q", "context": "CREATE TABLE t (a int)", "db_id": "d"}]),
+                      encoding="utf-8")
+    config = _tiny_config(tiny_model, tmp_path, "task=spider_sql", f"train_file={broken}")
+    with pytest.raises(DataError, match=r"row 0: field\(s\) answer missing"):
+        lora.train(config)
+
+
+@pytest.mark.usefixtures("data_env", "no_model_load")
+def test_int8_without_bitsandbytes_or_gpu(tiny_model: Path, tmp_path: Path) -> None:
+    config = _tiny_config(tiny_model, tmp_path, "load_in_8bit=true", "torch_dtype=float16")
+    with pytest.raises(FtbenchError, match="load_in_8bit=true needs"):
+        lora.train(config)
+
+
+@pytest.mark.usefixtures("data_env", "no_model_load")
+def test_not_enough_memory(tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(lora_checks, "available_memory", lambda: (1024.0, "a 1 KiB test device"))
+    with pytest.raises(InsufficientMemory, match=r"need about .* GiB .* only 0.0 GiB is free on a 1 KiB test device"):
+        lora.train(_tiny_config(tiny_model, tmp_path))
+
+
+@pytest.mark.usefixtures("data_env", "no_model_load")
+def test_padding_free_rows_longer_than_max_length(tiny_model: Path, tmp_path: Path) -> None:
+    config = _tiny_config(tiny_model, tmp_path, "padding_free=true", "max_length=64")
+    with pytest.raises(DataError, match="exceed max_length=64"):
+        lora.train(config)
+
+
+@pytest.mark.usefixtures("no_model_load")
+def test_resume_needs_a_checkpoint_and_a_fresh_run_refuses_one(tiny_model: Path, tmp_path: Path) -> None:
+    config = _tiny_config(tiny_model, tmp_path)
+    with pytest.raises(InputError, match="no checkpoint-N directory"):
+        lora.train(config, resume=True)
+    checkpoint = Path(config.output_dir) / "checkpoint-10"
+    checkpoint.mkdir(parents=True)
+    (checkpoint / "trainer_state.json").write_text("{}", encoding="utf-8")
+    with pytest.raises(InputError, match="already holds checkpoint-10; pass --resume"):
+        lora.train(config)
+
+
+def test_lora_flops_and_mfu() -> None:
+    from ftbench.finetune.lora_flops import SHAPES, lora_flops_per_token, mfu, peak_tflops
+
+    assert 33.0e9 < SHAPES["34b"].matmul_params < 34.0e9, "CodeLlama-34B without its input embedding"
+    assert 6.4e9 < SHAPES["7b"].matmul_params < 6.8e9
+    shape = SHAPES["34b"]
+    assert lora_flops_per_token(shape, 0) == 4 * shape.matmul_params
+    assert lora_flops_per_token(shape, 200) - lora_flops_per_token(shape, 100) == 6 * 48 * 8192 * 100
+    assert peak_tflops("NVIDIA H200") == 989.5 and peak_tflops("cpu") is None
+    assert mfu(1000.0, 1e12, 1000.0) == pytest.approx(1.0) and mfu(1.0, 1.0, None) is None

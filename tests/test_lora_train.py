@@ -1,0 +1,160 @@
+"""The tiny model trains from tiny_cpu.yaml on the shared data; its adapter loads in peft and lm-eval; resume works."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ftbench.finetune import lora
+from ftbench.finetune.lora_config import LoraRunConfig, load_config
+from ftbench.finetune.lora_cost import cost_from_run_json
+from ftbench.lmeval import is_installed_in_lm_eval, tasks_dir
+from tests.conftest import have_mirror, mirror_dir
+
+CONFIG = Path(__file__).resolve().parents[1] / "training" / "configs" / "tiny_cpu.yaml"
+STEPS = 30
+
+
+@pytest.fixture(scope="module")
+def data_dir_env() -> Iterator[None]:
+    if not have_mirror():
+        pytest.skip(f"dataset mirror not found at {mirror_dir()}")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("FTBENCH_DATA_DIR", str(mirror_dir()))
+        yield
+
+
+def tiny_config(tiny_model: Path, output_dir: Path, *overrides: str) -> LoraRunConfig:
+    return load_config(CONFIG, [f"base_model={tiny_model}", f"output_dir={output_dir}", *overrides])
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory, data_dir_env: None) -> lora.TrainResult:
+    """One 30-step run of tiny_cpu.yaml, shared by the checks below."""
+    return lora.train(tiny_config(tiny_model, tmp_path_factory.mktemp("lora") / "run"))
+
+
+def test_loss_goes_down(trained: lora.TrainResult) -> None:
+    train_curve, eval_curve = trained.record.train_loss_curve, trained.record.eval_loss_curve
+    assert train_curve[-1]["loss"] < train_curve[0]["loss"]
+    assert [p["step"] for p in eval_curve] == [10, 20, 30]
+    assert eval_curve[-1]["eval_loss"] < eval_curve[0]["eval_loss"]
+
+
+def test_run_json_fields_are_present_and_consistent(trained: lora.TrainResult) -> None:
+    record = json.loads(trained.run_json.read_text(encoding="utf-8"))
+    assert trained.run_json.parent == trained.adapter_dir.parent, "run.json sits beside the adapter"
+    assert (record["steps"], record["max_steps"], record["resumed_from"]) == (STEPS, STEPS, None)
+    assert record["tokens_seen"] > STEPS * 8 * 50, "30 steps of 8 ViGGO examples of 50+ tokens"
+    assert record["gpu_hours"] == pytest.approx(record["wall_time_s"] / 3600 * record["gpu_count"])
+    assert record["cost_usd"] == pytest.approx(record["gpu_hours"] * record["price_per_gpu_hour"])
+    assert (record["price_per_gpu_hour"], record["gpu_name"]) == (0.475, "cpu")
+    assert record["config"]["base_model"] and record["config"]["lora_r"] == 8
+    assert "git_hash" in record and record["versions"]["peft"]
+    assert cost_from_run_json(trained.run_json).cost_usd == pytest.approx(record["cost_usd"])
+
+
+def test_adapter_loads_in_peft_and_changes_the_model(trained: lora.TrainResult, tiny_model: Path) -> None:
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    ids = torch.tensor([[5, 17, 42, 99, 7]])
+    base = AutoModelForCausalLM.from_pretrained(tiny_model)
+    with torch.no_grad():
+        before = base(ids).logits
+        tuned = PeftModel.from_pretrained(base, str(trained.adapter_dir)).eval()
+        after = tuned(ids).logits
+    assert not torch.allclose(before, after), "a trained adapter changes the logits"
+
+
+def test_merged_model_matches_the_adapter(trained: lora.TrainResult, tiny_model: Path, tmp_path: Path) -> None:
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    merged_dir = lora.merge_adapter(trained.adapter_dir, tmp_path / "merged")
+    ids = torch.tensor([[5, 17, 42, 99, 7]])
+    with torch.no_grad():
+        merged = AutoModelForCausalLM.from_pretrained(merged_dir)(ids).logits
+        peft_model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_model),
+                                               str(trained.adapter_dir)).eval()
+        expected = peft_model(ids).logits
+    torch.testing.assert_close(merged, expected, rtol=1e-4, atol=1e-4)
+    assert (merged_dir / "tokenizer.json").is_file()
+
+
+def test_training_tokens_are_the_prompt_text_plus_eos(tiny_model: Path, tmp_path: Path, data_dir_env: None) -> None:
+    """What trl feeds the model decodes to exactly the training text, then the EOS token."""
+    config = tiny_config(tiny_model, tmp_path / "run", "train_limit=2", "eval_limit=1", "max_length=2048")
+    data = lora.prepare(config)
+    trainer = lora.build_trainer(config, lora.load_model(config), data.tokenizer, *data.datasets(config.loss))
+    ids = trainer.train_dataset[0]["input_ids"]
+    assert data.tokenizer.decode(ids) == data.train_examples[0].text + data.tokenizer.eos_token
+
+
+@pytest.mark.slow
+def test_adapter_evaluates_through_lm_eval(trained: lora.TrainResult, tiny_model: Path, tmp_path: Path) -> None:
+    out = tmp_path / "lm-eval"
+    command = [sys.executable, "-m", "lm_eval", "--model", "hf",
+               "--model_args", f"pretrained={tiny_model},peft={trained.adapter_dir},dtype=float32",
+               "--tasks", "viggo", "--limit", "2", "--batch_size", "1", "--output_path", str(out)]
+    if not is_installed_in_lm_eval(tasks_dir()):
+        command += ["--include_path", str(tasks_dir())]
+    env = {**os.environ, "FTBENCH_DATA_DIR": str(mirror_dir())}
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = json.loads(next(out.rglob("results_*.json")).read_text(encoding="utf-8"))["results"]["viggo"]
+    assert {"exact_match,none", "mr_match,none", "slot_f1,none", "valid_mr,none"} <= set(results)
+
+
+class _Interrupted(Exception):
+    """Stands in for a crash or a killed job."""
+
+
+def _callback(on_step_end: Any) -> Any:
+    from transformers import TrainerCallback
+
+    class _Hook(TrainerCallback):
+        def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            on_step_end(state.global_step)
+
+    return _Hook()
+
+
+def test_resume_continues_from_the_checkpoint(tiny_model: Path, tmp_path: Path, data_dir_env: None) -> None:
+    config = tiny_config(tiny_model, tmp_path / "run")
+
+    def crash_at_15(step: int) -> None:
+        if step == 15:
+            raise _Interrupted
+
+    with pytest.raises(_Interrupted):
+        lora.train(config, callbacks=[_callback(crash_at_15)])
+    assert sorted(p.name for p in Path(config.output_dir).glob("checkpoint-*")) == ["checkpoint-10"]
+
+    steps_run: list[int] = []
+    result = lora.train(config, resume=True, callbacks=[_callback(steps_run.append)])
+    assert steps_run == list(range(11, STEPS + 1)), "picks up after checkpoint-10, no step twice"
+    assert (result.record.steps, Path(result.record.resumed_from or "").name) == (STEPS, "checkpoint-10")
+    logged = [p["step"] for p in result.record.train_loss_curve]
+    assert logged == sorted(set(logged)) and logged[-1] == STEPS
+
+
+@pytest.mark.slow
+def test_benchmark_runs_both_recipes_on_cpu(data_dir_env: None) -> None:
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_lora_train.py"
+    done = subprocess.run([sys.executable, str(script), "--shape", "tiny", "--device", "cpu", "--steps", "2",
+                           "--warmup", "1"], capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = {line.split()[0]: line.split() for line in done.stdout.splitlines()
+            if line.startswith(("study ", "fast ")) and "tokens/s:" not in line}
+    assert set(rows) == {"study", "fast"} and all(float(row[1]) > 0 for row in rows.values())
+    assert "fast / study tokens/s" in done.stdout

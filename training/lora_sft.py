@@ -1,0 +1,82 @@
+"""LoRA fine-tuning of a causal LM on spider_sql or viggo with trl's SFTTrainer and peft.
+
+Launch (one commented YAML per experiment in training/configs/; ``key=value`` overrides any key):
+
+    pip install -e '.[train]' bitsandbytes                   # bitsandbytes: only for load_in_8bit configs
+    python training/lora_sft.py training/configs/codellama34b_spider.yaml           # the study's recipe
+    python training/lora_sft.py training/configs/codellama34b_spider_fast.yaml      # bf16, padding-free
+    python training/lora_sft.py training/configs/codellama34b_viggo.yaml max_steps=100 report_to=tensorboard
+    python training/lora_sft.py training/configs/codellama34b_spider.yaml --resume  # continue after a crash
+    python training/lora_sft.py training/configs/codellama34b_spider.yaml --check   # pre-flight checks only
+
+    # CPU, seconds: build the tiny model, then train it
+    ftbench demo --out ftbench-out/demo
+    FTBENCH_DATA_DIR=../shared/data python training/lora_sft.py training/configs/tiny_cpu.yaml
+
+Writes ``<output_dir>/checkpoint-N/`` every ``save_steps``, the adapter to ``<output_dir>/adapter/`` and
+``<output_dir>/run.json`` (config, git hash, steps, tokens seen, loss curves, wall time, GPU, GPU-hours, cost).
+Evaluate the adapter with lm-eval::
+
+    lm_eval --model hf --model_args pretrained=codellama/CodeLlama-34b-hf,peft=<output_dir>/adapter --tasks spider_sql
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ftbench.errors import FtbenchError
+from ftbench.finetune.lora import (
+    build_trainer,
+    config_keys,
+    load_config,
+    load_model,
+    prepare,
+    resume_checkpoint,
+    save_run,
+)
+from ftbench.finetune.lora_run import WallClock
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("config", type=Path, help="YAML config (training/configs/*.yaml)")
+    parser.add_argument("overrides", nargs="*", metavar="key=value",
+                        help=f"override config keys; valid keys: {', '.join(config_keys())}")
+    parser.add_argument("--resume", nargs="?", const=True, default=False, metavar="CHECKPOINT",
+                        help="continue from the last checkpoint in output_dir (or from CHECKPOINT)")
+    parser.add_argument("--check", action="store_true", help="run the pre-flight checks and stop")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    # 1. Config: YAML + overrides, every key checked; the checkpoint to resume from, if any.
+    config = load_config(args.config, args.overrides)
+    checkpoint = resume_checkpoint(Path(config.output_dir), args.resume)
+    clock = WallClock.resuming(checkpoint)
+    # 2. Data: examples from ftbench.data through ftbench.prompts; base model, device and memory checks.
+    data = prepare(config)
+    if args.check:
+        print(f"ok: {len(data.train_examples)} train / {len(data.eval_examples)} eval examples, "
+              f"base model {config.base_model}")
+        return 0
+    # 3. Model: base weights (int8 when asked); trl adds the LoRA adapter and tokenizes the data.
+    model = load_model(config)
+    trainer = build_trainer(config, model, data.tokenizer, *data.datasets(config.loss), clock=clock)
+    # 4. Train: SFTTrainer's loop, checkpoints every save_steps, eval loss every eval_steps.
+    trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    # 5. Save: the adapter and run.json beside it.
+    result = save_run(config, trainer, clock, checkpoint)
+    print(f"adapter: {result.adapter_dir}\nrun.json: {result.run_json} "
+          f"({result.record.steps} steps, {result.record.gpu_hours:.3f} GPU-h, ${result.record.cost_usd:.2f})")
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except FtbenchError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(err.exit_code)
