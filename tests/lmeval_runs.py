@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ftbench.lmeval import is_installed_in_lm_eval, tasks_dir
+from ftbench.lmeval.hooks import extract_answer
 
 from .conftest import mirror_dir
 
@@ -43,9 +44,9 @@ def read_outputs(out_dir: Path) -> tuple[dict[str, Any], dict[str, list[dict[str
     return json.loads(results_file.read_text()), samples
 
 
-def predictions(samples: list[dict[str, Any]]) -> list[str]:
-    """Generations in document order."""
-    return [s["filtered_resps"][0] for s in sorted(samples, key=lambda s: s["doc_id"])]
+def answers(samples: list[dict[str, Any]]) -> list[str]:
+    """The answers scored, in document order (generations as ftbench reads them)."""
+    return [extract_answer(s["filtered_resps"][0]) for s in sorted(samples, key=lambda s: s["doc_id"])]
 
 
 def _jsonl(path: Path) -> list[dict[str, Any]]:

@@ -14,7 +14,7 @@ import pytest
 
 from ftbench import serve
 
-from .lmeval_runs import predictions, read_outputs, run_cli
+from .lmeval_runs import answers, read_outputs, run_cli
 
 pytestmark = pytest.mark.slow
 pytest.importorskip("fastapi", reason="`transformers serve` needs transformers[serving] (the dev extra has it)")
@@ -57,7 +57,7 @@ def test_served_completions_score_as_in_process_hf(server: serve.ServeSpec, hf_r
     served_results, served = read_outputs(tmp_path / "out")
     hf_results, local = read_outputs(hf_run)
     for task in ("spider_sql", "viggo"):
-        assert predictions(served[task]) == predictions(local[task])
+        assert answers(served[task]) == answers(local[task])
         assert _metrics(served_results, task) == _metrics(hf_results, task)
 
 
@@ -69,7 +69,7 @@ def test_served_chat_scores_as_in_process_hf(server: serve.ServeSpec, hf_chat_ru
     served_results, served = read_outputs(tmp_path / "out")
     hf_results, local = read_outputs(hf_chat_run)
     for task in ("spider_sql_chat", "viggo_chat"):
-        assert predictions(served[task]) == predictions(local[task])
+        assert answers(served[task]) == answers(local[task])
         assert _metrics(served_results, task) == _metrics(hf_results, task)
 
 
@@ -82,4 +82,4 @@ def test_rerun_with_use_cache_needs_no_server(server: serve.ServeSpec, tmp_path:
     run_cli(["ftbench", "eval", *_completions_args(server, dead_url), *common, "--output_path",
              str(tmp_path / "second")], cwd=tmp_path, timeout=120)
     first, second = read_outputs(tmp_path / "first")[1], read_outputs(tmp_path / "second")[1]
-    assert predictions(second["viggo"]) == predictions(first["viggo"])
+    assert second["viggo"] == first["viggo"]

@@ -18,6 +18,9 @@ from ftbench.lmeval.run import requested_tasks, task_manager_options
     ("```sql\nSELECT name\nFROM t\nWHERE x = 1\n```", "SELECT name FROM t WHERE x = 1"),
     ("```\ninform(name[X])\n```\nHope this helps!", "inform(name[X])"),
     ("SELECT a,\n       b\n  FROM t", "SELECT a, b FROM t"),
+    ("SELECT a FROM t###", "SELECT a FROM t"),
+    ("inform(name[X])\n\nThis sentence informs", "inform(name[X])"),
+    ("\n\nSELECT 1", "SELECT 1"),
     ("", ""),
     ("\n\n", ""),
 ])
@@ -67,7 +70,8 @@ def test_tasks_carry_a_version_and_greedy_generation(name: str, data_env: Path) 
     task = _load(name, data_env)
     assert task.config.metadata["version"] >= 1.0
     kwargs = task.config.generation_kwargs
-    assert kwargs["do_sample"] is False and kwargs["until"] and kwargs["max_gen_toks"] >= 128
+    assert kwargs["do_sample"] is False and kwargs["max_gen_toks"] >= 128
+    assert tuple(kwargs["until"]) == hooks.STOP_SEQUENCES
 
 
 def test_completion_tasks_prompt_with_the_single_source(data_env: Path) -> None:

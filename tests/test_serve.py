@@ -64,8 +64,9 @@ def test_missing_adapter_config_is_a_clear_error(tmp_path: Path) -> None:
         serve.read_adapter(f"x={tmp_path}")
 
 
-def test_missing_vllm_says_which_extra_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_vllm_says_which_extra_to_install(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("PATH", "")
+    monkeypatch.setattr(serve.sys, "executable", str(tmp_path / "python"))
     with pytest.raises(MissingDependency, match=r"`vllm` is not installed \(pip install 'ftbench\[serve\]'"):
         serve.require_engine("vllm")
 

@@ -12,6 +12,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -152,7 +153,8 @@ def lm_eval_commands(spec: ServeSpec, model: str, tokenizer: str | None = None, 
 
 def require_engine(engine: Engine) -> str:
     """The executable for ``engine``, or a clear error naming the extra to install."""
-    executable = shutil.which(engine)
+    beside_python = Path(sys.executable).parent / engine  # the active environment's, even if not on PATH
+    executable = str(beside_python) if beside_python.is_file() else shutil.which(engine)
     if executable is None:
         hint = {"vllm": "pip install 'ftbench[serve]' on a CUDA machine, or use --engine transformers",
                 "transformers": "pip install 'transformers[serving]'"}[engine]

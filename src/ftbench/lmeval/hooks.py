@@ -48,13 +48,22 @@ def viggo_prompt(doc: Doc) -> str:
     return prompts.viggo_completion_prompt(doc["target"])
 
 
-def extract_answer(generation: str) -> str:
-    """The answer a user would read off a generation: code fences dropped, lines joined, whitespace trimmed.
+#: The tasks' ``until``. Some servers (``transformers serve``) leave the stop string in the text they
+#: return, while lm-eval's in-process backends cut it off; cutting again here scores every backend alike.
+STOP_SEQUENCES: tuple[str, ...] = ("\n\n", "###")
 
-    Completion tasks already stop at a blank line; chat models may wrap the answer in a Markdown code
-    fence or break a long query over several lines, which is formatting, not content.
+
+def extract_answer(generation: str) -> str:
+    """The answer a user would read off a generation: cut at the first stop sequence, code fences dropped,
+    lines joined, whitespace trimmed.
+
+    Chat models may wrap the answer in a Markdown code fence or break a long query over several lines,
+    which is formatting, not content.
     """
-    lines = [line.strip() for line in generation.strip().splitlines()]
+    text = generation.strip()
+    for stop in STOP_SEQUENCES:
+        text = text.split(stop, 1)[0]
+    lines = [line.strip() for line in text.splitlines()]
     if lines and lines[0].startswith("```"):
         lines = lines[1:]
         if "```" in lines:

@@ -41,9 +41,12 @@ def task_manager_options(tasks: Sequence[str], ours: Path) -> dict[str, Any]:
 def _patch_task_manager(options: dict[str, Any]) -> None:
     import lm_eval.tasks
 
-    base = lm_eval.tasks.TaskManager
+    # Patch lm-eval's own class once per call, never a previous patch (runs may repeat in one process).
+    base = getattr(lm_eval.tasks.TaskManager, "ftbench_original", lm_eval.tasks.TaskManager)
 
     class FtbenchTaskManager(base):  # type: ignore[misc,valid-type]
+        ftbench_original = base
+
         def __init__(self, *args: Any, include_path: Any = None, include_defaults: bool = True,
                      **kwargs: Any) -> None:
             paths = [*_as_list(include_path), *options["include_path"]]
