@@ -93,3 +93,56 @@ def test_gold_that_does_not_parse_is_reported_with_its_line(tmp_path: Path) -> N
     assert code == 2
     assert "in.jsonl:3: " in stderr and "inform(name[X]" in stderr
     assert not out.exists()
+
+
+CONTEXT = "CREATE TABLE singer (name VARCHAR, country VARCHAR, age INTEGER)"
+
+
+def _score_sql(tmp_path: Path, rows: list[dict[str, str]], *extra: str) -> tuple[int, str, str, Path]:
+    source = _write(tmp_path / "preds.jsonl", [json.dumps(row) for row in rows])
+    out = tmp_path / "scored.jsonl"
+    result = CliRunner().invoke(main, ["score", "sql", "--input", str(source), "--output", str(out),
+                                       "--no-progress", "--jobs", "1", *extra])
+    return result.exit_code, result.stdout, result.stderr, out
+
+
+def test_score_sql_adds_verdicts_and_prints_a_summary_last(tmp_path: Path) -> None:
+    gold = "SELECT name FROM singer WHERE age > 20"
+    rows = [
+        {"context": CONTEXT, "gold": gold, "prediction": "select name from singer where 20 < age", "id": "1"},
+        {"context": CONTEXT, "gold": gold, "prediction": "SELECT name FROM singer WHERE age >= 20"},
+        {"context": CONTEXT, "gold": gold, "prediction": "SELECT nme FROM singer"},
+        {"context": CONTEXT, "gold": gold, "prediction": gold},
+    ]
+    code, stdout, stderr, out = _score_sql(tmp_path, rows)
+    assert code == 0, stderr
+    scored = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [row["exec_match"] for row in scored] == [True, False, False, True]
+    assert [row["exact_match"] for row in scored] == [False, False, False, True]
+    assert [row["error"] for row in scored] == [None, None, "schema", None]
+    summary = json.loads(stdout.strip().splitlines()[-1])
+    assert (summary["n"], summary["exec_acc"], summary["exact_match"]) == (4, 0.5, 0.25)
+
+
+def test_score_sql_real_db_mode_uses_the_spider_database(tmp_path: Path, data_env: Path) -> None:
+    row = {"context": "CREATE TABLE singer (Id VARCHAR)", "gold": "SELECT count(*) FROM singer",
+           "prediction": "SELECT count(*) FROM singer WHERE Singer_ID > 0", "db_id": "concert_singer"}
+    code, _, stderr, out = _score_sql(tmp_path, [row], "--db-dir", str(data_env / "spider" / "database"),
+                                      "--real-db-only")
+    assert code == 0, stderr
+    assert json.loads(out.read_text())["exec_match"] is True
+
+
+def test_score_sql_gold_that_does_not_parse_names_the_line(tmp_path: Path) -> None:
+    rows = [{"context": CONTEXT, "gold": "SELECT name FROM singer", "prediction": "x"},
+            {"context": CONTEXT, "gold": "SELECT name FROM", "prediction": "x"}]
+    code, _, stderr, out = _score_sql(tmp_path, rows)
+    assert code == 2
+    assert "preds.jsonl:2: " in stderr
+    assert not out.exists()
+
+
+def test_real_db_only_needs_a_db_dir(tmp_path: Path) -> None:
+    code, _, stderr, _ = _score_sql(tmp_path, [{"context": CONTEXT, "gold": "SELECT 1", "prediction": "SELECT 1"}],
+                                    "--real-db-only")
+    assert code == 2 and "--real-db-only needs --db-dir" in stderr

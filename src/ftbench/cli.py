@@ -6,9 +6,10 @@ import json
 import os
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from functools import wraps
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import click
 
@@ -100,21 +101,21 @@ def score_viggo(input_path: Path, output_path: Path, progress: bool) -> None:
 def score_sql(input_path: Path, output_path: Path, db_dir: Path | None, real_db_only: bool,
               num_dbs: int | None, timeout: float | None, seed: int, jobs: int, progress: bool) -> None:
     """Score SQL predictions: rows {context, gold, prediction} (optional db_id, id)."""
-    from dataclasses import replace
-
     from ftbench.scoring import ScoreRun, score_file
     from ftbench.sql import JudgeConfig, SqlScorer
 
     if real_db_only and db_dir is None:
         raise click.UsageError("--real-db-only needs --db-dir")
-    overrides = {"n_databases": num_dbs, "timeout_s": timeout}
-    config = replace(JudgeConfig(seed=seed, db_dir=db_dir, db_mode=_db_mode(db_dir, real_db_only)),
-                     **{name: value for name, value in overrides.items() if value is not None})
+    config = JudgeConfig(seed=seed, db_dir=db_dir, db_mode=_db_mode(db_dir, real_db_only))
+    if num_dbs is not None:
+        config = replace(config, n_databases=num_dbs)
+    if timeout is not None:
+        config = replace(config, timeout_s=timeout)
     summary = score_file(SqlScorer(config), ScoreRun(input_path, output_path, jobs=jobs, progress=progress))
     click.echo(json.dumps(summary))
 
 
-def _db_mode(db_dir: Path | None, real_db_only: bool) -> str:
+def _db_mode(db_dir: Path | None, real_db_only: bool) -> Literal["mock", "real", "both"]:
     if db_dir is None:
         return "mock"
     return "real" if real_db_only else "both"

@@ -1,0 +1,163 @@
+"""Running one query on one database, sandboxed: read-only, no ATTACH, no extensions, no PRAGMA,
+a timeout that interrupts sqlite itself, and caps on rows, value length and result size.
+
+Every failure comes back as a :class:`Failure` with its kind; nothing raises.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from ftbench.sql._types import ErrorKind, JudgeConfig
+
+Row = tuple[object, ...]
+
+# Authorizer actions a SELECT needs; everything else (writes, ATTACH, PRAGMA, transactions, VACUUM INTO,
+# which sqlite authorizes as an ATTACH) is denied.
+_ALLOWED_ACTIONS = {sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_FUNCTION, sqlite3.SQLITE_RECURSIVE}
+_DENIED_FUNCTIONS = {"load_extension", "fts3_tokenizer", "readfile", "writefile", "edit", "zipfile"}
+_STATEMENT_STARTS = {"SELECT", "WITH", "VALUES"}
+_OTHER_STATEMENTS = {"ALTER", "ANALYZE", "ATTACH", "BEGIN", "COMMIT", "CREATE", "DELETE", "DETACH", "DROP", "END",
+                     "EXPLAIN", "INSERT", "PRAGMA", "REINDEX", "RELEASE", "REPLACE", "ROLLBACK", "SAVEPOINT",
+                     "UPDATE", "UPSERT", "VACUUM"}
+_LEADING_NOISE = re.compile(r"^(?:\s+|--[^\n]*(?:\n|$)|/\*.*?\*/|\()*", re.DOTALL)
+_SCHEMA_ERRORS = ("no such table", "no such column", "no such function", "ambiguous column", "no such collation",
+                  "no such module", "unknown database", "no tables specified")
+_SYNTAX_ERRORS = ("syntax error", "incomplete input", "unrecognized token", "near \"")
+_FORBIDDEN_ERRORS = ("not authorized", "too many attached", "one statement at a time", "readonly")
+_PROGRESS_STEPS = 1000
+_FETCH_BATCH = 256
+
+
+@dataclass(frozen=True)
+class Rows:
+    """A query's result: its rows and its number of columns."""
+
+    rows: tuple[Row, ...]
+    width: int
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Why a query did not produce a result."""
+
+    kind: ErrorKind
+    detail: str
+
+
+Outcome = Rows | Failure
+
+#: Called with the absolute ``time.monotonic()`` deadline before each query, and with 0.0 after it.
+#: The sandbox worker points it at memory its parent watches, so a query that sqlite cannot interrupt
+#: still ends (the parent kills the worker).
+DeadlineHook = Callable[[float], None]
+_deadline_hook: DeadlineHook = lambda deadline: None  # noqa: E731
+
+
+def set_deadline_hook(hook: DeadlineHook) -> None:
+    global _deadline_hook
+    _deadline_hook = hook
+
+
+def open_serialized(data: bytes, config: JudgeConfig) -> sqlite3.Connection:
+    """A fresh in-memory copy of a synthesized database, hardened."""
+    connection = sqlite3.connect(":memory:")
+    connection.deserialize(data)
+    return _harden(connection, config)
+
+
+def open_read_only(path: Path, config: JudgeConfig) -> sqlite3.Connection:
+    """A real database file, opened read-only and immutable (no journal, no lock files), hardened."""
+    connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro&immutable=1", uri=True)
+    return _harden(connection, config)
+
+
+def _harden(connection: sqlite3.Connection, config: JudgeConfig) -> sqlite3.Connection:
+    connection.execute("PRAGMA temp_store = MEMORY")  # sorts and temp tables never touch the disk
+    if hasattr(connection, "enable_load_extension"):
+        connection.enable_load_extension(False)
+    connection.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)
+    connection.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, config.max_value_bytes)
+    connection.setlimit(sqlite3.SQLITE_LIMIT_SQL_LENGTH, max(4 * config.max_sql_chars, 100_000))
+    connection.setlimit(sqlite3.SQLITE_LIMIT_LIKE_PATTERN_LENGTH, 1000)  # LIKE backtracking is O(n^k)
+    connection.set_authorizer(_authorize)
+    return connection
+
+
+def _authorize(action: int, arg1: str | None, arg2: str | None, _db: str | None, _trigger: str | None) -> int:
+    if action not in _ALLOWED_ACTIONS:
+        return sqlite3.SQLITE_DENY
+    if action == sqlite3.SQLITE_FUNCTION and (arg2 or "").lower() in _DENIED_FUNCTIONS:
+        return sqlite3.SQLITE_DENY
+    return sqlite3.SQLITE_OK
+
+
+def clean_statement(sql: str) -> str:
+    """Drop surrounding blanks and trailing semicolons: ``SELECT 1;`` is one statement."""
+    return sql.strip().rstrip(";").rstrip()
+
+
+def screen(sql: str) -> Failure | None:
+    """Refusals decided from the text alone: only queries (SELECT, WITH, VALUES) may run."""
+    if "\x00" in sql:
+        return Failure("syntax", "NUL byte in the query")
+    keyword = re.match(r"[A-Za-z]+", _LEADING_NOISE.sub("", sql, count=1))
+    word = keyword.group().upper() if keyword is not None else ""
+    if word in _OTHER_STATEMENTS:
+        return Failure("forbidden", f"only queries may run, not {word}")
+    if word not in _STATEMENT_STARTS:
+        return Failure("syntax", f"not an SQL query (starts with {sql.strip()[:20]!r})")
+    return None
+
+
+def run_query(connection: sqlite3.Connection, sql: str, config: JudgeConfig) -> Outcome:
+    """Run ``sql`` under the timeout and caps; never raises."""
+    refusal = screen(sql)
+    if refusal is not None:
+        return refusal
+    deadline = time.monotonic() + config.timeout_s
+    connection.set_progress_handler(lambda: time.monotonic() > deadline, _PROGRESS_STEPS)
+    _deadline_hook(deadline)
+    try:
+        return _fetch(connection.execute(clean_statement(sql)), config)
+    except Exception as err:  # hostile input may raise anything; each becomes a verdict
+        return classify(err)
+    finally:
+        _deadline_hook(0.0)
+        connection.set_progress_handler(None, 0)
+
+
+def _fetch(cursor: sqlite3.Cursor, config: JudgeConfig) -> Outcome:
+    rows: list[Row] = []
+    size = 0
+    while batch := cursor.fetchmany(_FETCH_BATCH):
+        rows.extend(batch)
+        size += sum(_approximate_size(value) for row in batch for value in row)
+        if len(rows) > config.max_rows:
+            return Failure("runtime", f"more than {config.max_rows} result rows")
+        if size > config.max_result_bytes:
+            return Failure("runtime", f"result larger than {config.max_result_bytes} bytes")
+    return Rows(tuple(rows), len(cursor.description or ()))
+
+
+def _approximate_size(value: object) -> int:
+    return len(value) if isinstance(value, str | bytes) else 8
+
+
+def classify(err: BaseException) -> Failure:
+    """The error kind of an exception raised while preparing or running a query."""
+    message = str(err)
+    lowered = message.lower()
+    if "interrupted" in lowered:
+        return Failure("timeout", "interrupted after the time limit")
+    for kind, markers in (("forbidden", _FORBIDDEN_ERRORS), ("schema", _SCHEMA_ERRORS), ("syntax", _SYNTAX_ERRORS)):
+        if any(marker in lowered for marker in markers):
+            return Failure(kind, message[:300])  # type: ignore[arg-type]
+    if isinstance(err, ValueError) and "null character" in lowered:
+        return Failure("syntax", "NUL byte in the query")
+    return Failure("runtime", f"{type(err).__name__}: {message[:300]}")

@@ -1,0 +1,329 @@
+"""What a query tells us about the data it expects: columns it uses, literals it compares them with,
+columns it treats as numbers, joins, LIMITs, and whether its top level is ordered.
+
+Everything here is best effort: a query sqlglot cannot read yields whatever a regex can find, and
+the judge still runs it on the databases.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import SqlglotError
+from sqlglot.optimizer.scope import Scope, traverse_scope
+
+from ftbench.sql._schema import Schema
+
+#: (lower table name, lower column name)
+ColumnRef = tuple[str, str]
+Value = int | float | str
+
+_COMPARISONS = (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE)
+_ORDERING = (exp.GT, exp.GTE, exp.LT, exp.LTE)
+_ARITHMETIC = (exp.Add, exp.Sub, exp.Mul, exp.Div, exp.Mod)
+_STRING_LITERAL = re.compile(r"'((?:[^']|'')*)'|\"((?:[^\"]|\"\")*)\"")
+_NUMBER_LITERAL = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?(?![\w.])")
+
+
+@dataclass(frozen=True)
+class Literal:
+    """A constant a column is compared with; ``op`` is ``eq``, ``order`` (<, >, BETWEEN) or ``like``."""
+
+    value: Value
+    op: str
+
+
+@dataclass
+class QueryFacts:
+    """Facts about one query, with columns resolved to their tables where possible."""
+
+    parsed: bool = False
+    #: Column references that name a table (after alias resolution): ``ref -> name as written``.
+    columns: dict[ColumnRef, str] = field(default_factory=dict)
+    #: Tables the query reads, ``lower -> name as written``.
+    tables: dict[str, str] = field(default_factory=dict)
+    literals: dict[ColumnRef, list[Literal]] = field(default_factory=dict)
+    #: Literals not tied to a column (found by regex when parsing failed, or compared with expressions).
+    loose: list[Value] = field(default_factory=list)
+    numeric: set[ColumnRef] = field(default_factory=set)
+    joins: list[tuple[ColumnRef, ColumnRef]] = field(default_factory=list)
+    limits: list[int] = field(default_factory=list)
+    #: Columns a grouped SELECT groups by, and the plain columns it selects.
+    grouped: list[ColumnRef] = field(default_factory=list)
+    selected_in_groups: list[ColumnRef] = field(default_factory=list)
+    #: Numbers a ``count(...)`` is compared with (HAVING count(*) > 10): groups of about that size matter.
+    count_bounds: list[int] = field(default_factory=list)
+    ordered: bool = False
+
+
+def parse(sql: str) -> exp.Expr | None:
+    """sqlglot's tree of one sqlite statement, or None when it cannot be read."""
+    try:
+        tree = sqlglot.parse_one(sql, read="sqlite")
+    except (SqlglotError, RecursionError, ValueError):
+        return None
+    return tree if isinstance(tree, exp.Query) else None
+
+
+def analyze(sql: str, schema: Schema) -> QueryFacts:
+    """Facts about ``sql``, resolving unqualified columns against ``schema``."""
+    tree = parse(sql)
+    if tree is None:
+        return _regex_facts(sql)
+    facts = QueryFacts(parsed=True, ordered=tree.args.get("order") is not None)
+    try:
+        refs = _resolve_columns(tree, schema, facts)
+    except (SqlglotError, RecursionError, KeyError, ValueError):
+        return _regex_facts(sql)
+    _collect_comparisons(tree, refs, facts)
+    _collect_numeric_uses(tree, refs, facts)
+    facts.limits = [number for node in tree.find_all(exp.Limit) if (number := _int_of(node.expression)) is not None]
+    _collect_set_operation_pairs(tree, refs, facts)
+    grouped_selects = [select for select in tree.find_all(exp.Select) if select.args.get("group") is not None]
+    facts.grouped = [ref for select in grouped_selects for item in select.args["group"].expressions
+                     if (ref := _ref(item, refs)) is not None]
+    facts.selected_in_groups = [ref for select in grouped_selects for item in select.selects
+                                if (ref := _ref(item, refs)) is not None]
+    return facts
+
+
+def has_top_level_order(sql: str) -> bool:
+    """True when the outermost query (or set operation) sorts its result: row order is then significant."""
+    tree = parse(sql)
+    if tree is None:
+        return re.search(r"\border\s+by\b[^)]*$", sql, re.IGNORECASE) is not None
+    return tree.args.get("order") is not None
+
+
+def _resolve_columns(tree: exp.Expr, schema: Schema, facts: QueryFacts) -> dict[int, ColumnRef]:
+    """Map each column node (by id) to its table, innermost scope first."""
+    refs: dict[int, ColumnRef] = {}
+    for scope in traverse_scope(tree):
+        tables = _table_sources(scope, facts)
+        selects = scope.expression.selects if isinstance(scope.expression, exp.Query) else []
+        aliases = {select.alias.lower() for select in selects if select.alias}
+        # Not ``scope.columns``: it leaves out HAVING's columns. Inner scopes come first, so a column of
+        # a subquery is resolved there, and a correlated one falls through to the outer scope.
+        for column in scope.expression.find_all(exp.Column):
+            if id(column) not in refs and (ref := _resolve(column, tables, aliases, schema)) is not None:
+                refs[id(column)] = ref
+                facts.columns.setdefault(ref, column.name)
+    return refs
+
+
+def _table_sources(scope: Scope, facts: QueryFacts) -> dict[str, str]:
+    """``lower alias -> lower table name`` for the real tables of one scope."""
+    tables: dict[str, str] = {}
+    for alias, source in scope.sources.items():
+        if isinstance(source, exp.Table) and source.name:
+            tables[alias.lower()] = source.name.lower()
+            facts.tables.setdefault(source.name.lower(), source.name)
+    return tables
+
+
+def _resolve(column: exp.Column, tables: dict[str, str], aliases: set[str], schema: Schema) -> ColumnRef | None:
+    name = column.name.lower()
+    if not name or isinstance(column.this, exp.Star):
+        return None
+    if column.table:
+        table = tables.get(column.table.lower())
+        return (table, name) if table is not None else None
+    if _is_string_in_disguise(column, tables, schema) or (name in aliases and not _owner(name, tables, schema)):
+        return None
+    owner = _owner(name, tables, schema)
+    if owner is not None:
+        return (owner, name)
+    return (next(iter(tables.values())), name) if tables else None
+
+
+def _owner(name: str, tables: dict[str, str], schema: Schema) -> str | None:
+    for table in tables.values():
+        known = schema.find(table)
+        if known is not None and known.has(name):
+            return table
+    return None
+
+
+def _is_string_in_disguise(column: exp.Column, tables: dict[str, str], schema: Schema) -> bool:
+    """sqlite reads ``"France"`` as a string when no column has that name (Spider's golds rely on it)."""
+    identifier = column.this
+    quoted = isinstance(identifier, exp.Identifier) and bool(identifier.args.get("quoted"))
+    return quoted and _owner(column.name.lower(), tables, schema) is None
+
+
+def _collect_comparisons(tree: exp.Expr, refs: dict[int, ColumnRef], facts: QueryFacts) -> None:
+    for node in tree.find_all(*_COMPARISONS, exp.Like, exp.ILike, exp.In, exp.Between):
+        if isinstance(node, exp.In):
+            _add_in(node, refs, facts)
+        elif isinstance(node, exp.Between):
+            _add_between(node, refs, facts)
+        else:
+            _add_binary(node, refs, facts)
+
+
+def _add_binary(node: exp.Expr, refs: dict[int, ColumnRef], facts: QueryFacts) -> None:
+    left, right = node.this, node.expression
+    op = "like" if isinstance(node, exp.Like | exp.ILike) else "order" if isinstance(node, _ORDERING) else "eq"
+    left_ref, right_ref = _ref(left, refs), _ref(right, refs)
+    if left_ref is not None and right_ref is not None and isinstance(node, exp.EQ):
+        facts.joins.append((left_ref, right_ref))
+    _add_count_bound(left, right, facts)
+    _add_count_bound(right, left, facts)
+    # avg(x) > 72 says as much about x's values as x > 72 does.
+    left_ref = left_ref or _ref(_aggregated(left), refs)
+    right_ref = right_ref or _ref(_aggregated(right), refs)
+    for ref, other, other_ref in ((left_ref, right, right_ref), (right_ref, left, left_ref)):
+        value = _literal_of(other) if other_ref is None else None
+        if value is None:
+            continue
+        if ref is None:
+            facts.loose.append(value)
+        else:
+            facts.literals.setdefault(ref, []).append(Literal(value, op))
+
+
+def _collect_set_operation_pairs(tree: exp.Expr, refs: dict[int, ColumnRef], facts: QueryFacts) -> None:
+    """Columns that UNION, INTERSECT or EXCEPT line up must share values, like joined ones."""
+    for node in tree.find_all(exp.Union, exp.Intersect, exp.Except):
+        left, right = node.this, node.expression
+        if isinstance(left, exp.Query) and isinstance(right, exp.Query):
+            for one, other in zip(left.selects, right.selects, strict=False):
+                if (one_ref := _ref(one, refs)) is not None and (other_ref := _ref(other, refs)) is not None:
+                    facts.joins.append((one_ref, other_ref))
+
+
+def _add_in(node: exp.In, refs: dict[int, ColumnRef], facts: QueryFacts) -> None:
+    ref = _ref(node.this, refs)
+    if ref is None:
+        return
+    for item in node.expressions:
+        if (value := _literal_of(item)) is not None:
+            facts.literals.setdefault(ref, []).append(Literal(value, "eq"))
+    query = node.args.get("query")
+    inner = query.this if isinstance(query, exp.Subquery) else query
+    if isinstance(inner, exp.Select) and len(inner.selects) == 1 and (other := _ref(inner.selects[0], refs)):
+        facts.joins.append((ref, other))
+
+
+def _add_between(node: exp.Between, refs: dict[int, ColumnRef], facts: QueryFacts) -> None:
+    ref = _ref(node.this, refs)
+    for bound in (node.args.get("low"), node.args.get("high")):
+        value = _literal_of(bound)
+        if value is not None and ref is not None:
+            facts.literals.setdefault(ref, []).append(Literal(value, "order"))
+            facts.numeric.add(ref)
+
+
+def _collect_numeric_uses(tree: exp.Expr, refs: dict[int, ColumnRef], facts: QueryFacts) -> None:
+    """Columns summed, averaged, used in arithmetic or ordered against a number hold numbers."""
+    for node in tree.find_all(exp.Sum, exp.Avg, *_ARITHMETIC):
+        for column in node.find_all(exp.Column):
+            if (ref := refs.get(id(column))) is not None:
+                facts.numeric.add(ref)
+    for ref, literals in facts.literals.items():
+        if any(_is_number(literal.value) for literal in literals if literal.op != "like"):
+            facts.numeric.add(ref)
+
+
+def _aggregated(node: exp.Expr | None) -> exp.Expr | None:
+    while isinstance(node, exp.Paren):
+        node = node.this
+    return node.this if isinstance(node, exp.Avg | exp.Sum | exp.Min | exp.Max) else None
+
+
+def _add_count_bound(side: exp.Expr | None, other: exp.Expr | None, facts: QueryFacts) -> None:
+    while isinstance(side, exp.Paren):
+        side = side.this
+    bound = _literal_of(other)
+    if isinstance(side, exp.Count) and isinstance(bound, int | float) and 1 < bound <= 1000:
+        facts.count_bounds.append(int(bound))
+
+
+def _ref(node: exp.Expr | None, refs: dict[int, ColumnRef]) -> ColumnRef | None:
+    while isinstance(node, exp.Paren | exp.Alias):
+        node = node.this
+    return refs.get(id(node)) if isinstance(node, exp.Column) else None
+
+
+def _literal_of(node: exp.Expr | None) -> Value | None:
+    while isinstance(node, exp.Paren):
+        node = node.this
+    if isinstance(node, exp.Neg):
+        inner = _literal_of(node.this)
+        return -inner if isinstance(inner, int | float) else None
+    if isinstance(node, exp.Column) and isinstance(node.this, exp.Identifier) and node.this.args.get("quoted"):
+        return node.name if not node.table else None  # a double-quoted string, if it resolved to no column
+    if not isinstance(node, exp.Literal):
+        return None
+    return str(node.this) if node.is_string else _number(str(node.this))
+
+
+def _number(text: str) -> int | float | None:
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def _is_number(value: Value) -> bool:
+    return isinstance(value, int | float) or _number(value) is not None
+
+
+def _int_of(node: exp.Expr | None) -> int | None:
+    value = _literal_of(node)
+    return value if isinstance(value, int) else None
+
+
+def _regex_facts(sql: str) -> QueryFacts:
+    """Literals a regex finds, for queries sqlglot cannot read (they still feed the databases)."""
+    facts = QueryFacts()
+    for match in _STRING_LITERAL.finditer(sql):
+        facts.loose.append(match.group(1) if match.group(1) is not None else match.group(2))
+    for match in _NUMBER_LITERAL.finditer(_STRING_LITERAL.sub("''", sql)):
+        if (number := _number(match.group())) is not None:
+            facts.loose.append(number)
+    return facts
+
+
+def keyed_order_query(sql: str) -> str | None:
+    """The gold rewritten to expose its sort keys: the same SELECT without LIMIT, its ORDER BY
+    expressions appended as extra columns. None when that would change the rows (DISTINCT, set
+    operations, OFFSET) or the query cannot be read."""
+    tree = parse(sql)
+    order = tree.args.get("order") if isinstance(tree, exp.Select) else None
+    limit = tree.args.get("limit") if tree is not None else None
+    if not isinstance(tree, exp.Select) or order is None or tree.args.get("distinct") or tree.args.get("offset"):
+        return None
+    if isinstance(limit, exp.Limit) and limit.args.get("offset") is not None:
+        return None
+    keys = [key for ordered in order.expressions if (key := _sort_key(ordered.this, tree.selects)) is not None]
+    if len(keys) != len(order.expressions):
+        return None
+    keyed = tree.copy()
+    keyed.set("limit", None)
+    for index, key in enumerate(keys):
+        keyed.append("expressions", exp.alias_(key, f"ftbench_sort_key_{index}"))
+    return keyed.sql(dialect="sqlite")
+
+
+def _sort_key(expression: exp.Expr, selects: list[exp.Expr]) -> exp.Expr | None:
+    """An ORDER BY term as an expression valid in the select list (positions and aliases expanded)."""
+    if isinstance(expression, exp.Literal) and not expression.is_string:
+        position = _int_of(expression)
+        if position is None or not 1 <= position <= len(selects):
+            return None
+        chosen = selects[position - 1]
+        return (chosen.this if isinstance(chosen, exp.Alias) else chosen).copy()
+    if isinstance(expression, exp.Column) and not expression.table:
+        for select in selects:
+            if isinstance(select, exp.Alias) and select.alias.lower() == expression.name.lower():
+                aliased: exp.Expr = select.this
+                return aliased.copy()
+    return expression.copy()

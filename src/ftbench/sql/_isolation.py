@@ -1,0 +1,149 @@
+"""The parent side of the sandbox: a persistent worker process per calling process, killed and
+restarted when a query overruns its deadline (the last line of defence behind sqlite's own
+progress-handler timeout)."""
+
+from __future__ import annotations
+
+import atexit
+import mmap
+import os
+import pickle
+import select
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import ftbench
+from ftbench.errors import FtbenchError
+from ftbench.sql._protocol import DEADLINE, READY, read_frame, write_frame
+from ftbench.sql._types import JudgeJob, Verdict
+
+#: How long past a deadline the parent waits before it kills the worker.
+KILL_GRACE_S = 0.25
+_POLL_S = 0.05
+_STARTUP_S = 60.0
+
+
+class SandboxError(FtbenchError):
+    """The sandbox worker cannot be started at all (an environment problem, not a prediction's)."""
+
+
+class SandboxWorker:
+    """One worker process, started on first use; thread-safe (one job at a time)."""
+
+    def __init__(self, memory_mb: int) -> None:
+        self._memory_mb = memory_mb
+        self._lock = threading.Lock()
+        self._process: subprocess.Popen[bytes] | None = None
+        self._workdir: Path | None = None
+        self._board: mmap.mmap | None = None
+
+    def judge(self, job: JudgeJob) -> Verdict:
+        with self._lock:
+            process = self._started()
+            if process.stdin is None or process.stdout is None:
+                raise SandboxError("sandbox worker has no pipes")
+            try:
+                write_frame(process.stdin, pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL))
+            except OSError:
+                self.close()
+                return Verdict(False, "runtime", "sandbox worker exited; restarted for the next prediction")
+            return self._await(process)
+
+    def _await(self, process: subprocess.Popen[bytes]) -> Verdict:
+        stdout = process.stdout
+        if stdout is None or self._board is None:
+            raise SandboxError("sandbox worker has no pipes")
+        while True:
+            readable, _, _ = select.select([stdout], [], [], _POLL_S)
+            if readable:
+                return self._answer(read_frame(stdout))
+            deadline = DEADLINE.unpack_from(self._board, 0)[0]
+            if deadline and time.monotonic() > deadline + KILL_GRACE_S:
+                self.close()
+                return Verdict(False, "timeout", "killed after overrunning its deadline")
+            if process.poll() is not None:
+                self.close()
+                return Verdict(False, "runtime", "sandbox worker died (out of memory?)")
+
+    def _answer(self, frame: bytes | None) -> Verdict:
+        if frame is None:
+            self.close()
+            return Verdict(False, "runtime", "sandbox worker died (out of memory?)")
+        verdict = pickle.loads(frame)
+        return verdict if isinstance(verdict, Verdict) else Verdict(False, "runtime", "garbled sandbox answer")
+
+    def _started(self) -> subprocess.Popen[bytes]:
+        if self._process is not None and self._process.poll() is None:
+            return self._process
+        self.close()
+        self._workdir = Path(tempfile.mkdtemp(prefix="ftbench-sql-"))
+        (self._workdir / "deadline").write_bytes(bytes(DEADLINE.size))
+        with (self._workdir / "deadline").open("r+b") as handle:
+            self._board = mmap.mmap(handle.fileno(), DEADLINE.size)
+        try:
+            self._process = subprocess.Popen(
+                [sys.executable, "-m", "ftbench.sql._worker", str(self._workdir), str(self._memory_mb)],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0, cwd=self._workdir, env=self._env())
+        except OSError as err:
+            raise SandboxError(f"cannot start the SQL sandbox worker: {err}") from err
+        self._await_ready(self._process)
+        # Both processes have the deadline mapped: the folder can go now, so nothing is left behind
+        # even if this process is killed (as multiprocessing does to pool workers).
+        shutil.rmtree(self._workdir, ignore_errors=True)
+        return self._process
+
+    def _await_ready(self, process: subprocess.Popen[bytes]) -> None:
+        stdout = process.stdout
+        readable = select.select([stdout], [], [], _STARTUP_S)[0] if stdout is not None else []
+        if stdout is None or not readable or read_frame(stdout) != READY:
+            self.close()
+            raise SandboxError(f"the SQL sandbox worker did not start within {_STARTUP_S:.0f}s "
+                               f"({sys.executable} -m ftbench.sql._worker)")
+
+    def _env(self) -> dict[str, str]:
+        """Temp files (should sqlite ever write one) land in the worker's own folder; the worker
+        imports this very copy of ftbench."""
+        source_root = str(Path(ftbench.__file__).resolve().parents[1])
+        path = os.pathsep.join(filter(None, [source_root, os.environ.get("PYTHONPATH")]))
+        workdir = str(self._workdir)
+        return {**os.environ, "PYTHONPATH": path, "SQLITE_TMPDIR": workdir, "TMPDIR": workdir}
+
+    def close(self) -> None:
+        """Stop the worker (kill if needed) and remove its folder."""
+        process, self._process = self._process, None
+        if process is not None:
+            if process.poll() is None:
+                process.kill()
+            process.wait()
+            for stream in (process.stdin, process.stdout):
+                if stream is not None:
+                    stream.close()
+        if self._board is not None:
+            self._board.close()
+            self._board = None
+        if self._workdir is not None:
+            shutil.rmtree(self._workdir, ignore_errors=True)
+            self._workdir = None
+
+
+_workers: dict[int, SandboxWorker] = {}
+_workers_lock = threading.Lock()
+
+
+def worker_for(memory_mb: int) -> SandboxWorker:
+    """This process's worker for a memory cap (one per distinct cap, normally just one)."""
+    with _workers_lock:
+        if memory_mb not in _workers:
+            _workers[memory_mb] = SandboxWorker(memory_mb)
+        return _workers[memory_mb]
+
+
+@atexit.register
+def close_all() -> None:
+    for worker in list(_workers.values()):
+        worker.close()

@@ -1,0 +1,76 @@
+"""The judge's public value types: its configuration and its verdict."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+#: Why a prediction was judged wrong without a comparison of results.
+#: ``syntax``: not one parseable statement; ``schema``: unknown table, column or function;
+#: ``timeout``: ran past ``timeout_s``; ``forbidden``: refused by the sandbox (writes, ATTACH, PRAGMA,
+#: extensions, several statements, oversized text); ``runtime``: failed while running (a cap was hit,
+#: a type error), or the gold itself failed everywhere; ``empty``: nothing to compare (a blank
+#: prediction, or the gold returned no rows on any database, so no database could witness a match).
+ErrorKind = Literal["syntax", "schema", "timeout", "forbidden", "runtime", "empty"]
+ERROR_KINDS: tuple[ErrorKind, ...] = ("syntax", "schema", "timeout", "forbidden", "runtime", "empty")
+
+DbMode = Literal["mock", "real", "both"]
+SandboxMode = Literal["process", "inline"]
+
+
+@dataclass(frozen=True)
+class JudgeConfig:
+    """How databases are made and how hard the sandbox is. Every field has a usable default."""
+
+    #: Synthesized databases per example (more rarely ever changes a verdict, and costs linear time).
+    n_databases: int = 8
+    #: Seed of the synthesized databases: same seed, same databases, same verdicts.
+    seed: int = 0
+    #: Wall-clock limit of one query, enforced inside sqlite and, failing that, by killing the worker.
+    timeout_s: float = 2.0
+    #: Spider-layout folder ``<db_dir>/<db_id>/*.sqlite`` for real-database mode.
+    db_dir: Path | None = None
+    #: ``mock``: synthesized databases only; ``real``: only the real ones (mock when a row has none);
+    #: ``both``: synthesized and real.
+    db_mode: DbMode = "mock"
+    #: Result rows a query may return before it counts as a runtime error.
+    max_rows: int = 10_000
+    #: Longest string or blob a query may build (sqlite's SQLITE_LIMIT_LENGTH), in bytes.
+    max_value_bytes: int = 1_000_000
+    #: Approximate size of a whole result held in memory, in bytes.
+    max_result_bytes: int = 32_000_000
+    #: Heap the sandbox worker's sqlite may use (``PRAGMA hard_heap_limit``), in MiB.
+    memory_mb: int = 512
+    #: Longest prediction accepted, in characters; longer ones are refused without parsing.
+    max_sql_chars: int = 20_000
+    #: Time allowed to parse and synthesize databases for one example before the worker is killed.
+    build_timeout_s: float = 20.0
+    #: ``process``: run in a persistent worker that is killed when it overruns; ``inline``: in this
+    #: process (progress-handler timeouts only; for debugging and profiling).
+    sandbox: SandboxMode = "process"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The judge's answer for one prediction."""
+
+    #: True when the prediction gives the gold's result on every database and the gold is non-empty on one.
+    exec_match: bool
+    #: Why the prediction is wrong without a result comparison (None when compared, right or wrong).
+    error: ErrorKind | None = None
+    #: Human-readable detail: the sqlite message, or which database told the results apart.
+    detail: str | None = None
+    #: Databases both queries ran on (synthesized plus real).
+    databases: int = 0
+
+
+@dataclass(frozen=True)
+class JudgeJob:
+    """Everything one judgement needs; travels to the sandbox worker."""
+
+    gold: str
+    prediction: str
+    context: str
+    db_id: str | None
+    config: JudgeConfig

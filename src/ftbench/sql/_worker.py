@@ -1,0 +1,80 @@
+"""The sandbox worker process: reads judge jobs on stdin, answers verdicts on stdout.
+
+Started by :mod:`ftbench.sql._isolation` as ``python -m ftbench.sql._worker DIR``. Before every query
+it writes the query's deadline into ``DIR/deadline`` (mapped in memory by both processes); the parent
+kills the worker if a deadline passes without an answer, which covers anything sqlite's progress
+handler cannot interrupt. The worker exits when its stdin closes (the parent finished or died).
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+import pickle
+import sqlite3
+import sys
+import time
+from pathlib import Path
+from typing import IO
+
+from ftbench.sql._protocol import DEADLINE, READY, read_frame, write_frame
+
+
+class _DeadlineBoard:
+    """The shared 8 bytes: the deadline of the work in progress (0.0 when idle)."""
+
+    def __init__(self, path: Path) -> None:
+        with path.open("r+b") as handle:
+            self._memory = mmap.mmap(handle.fileno(), DEADLINE.size)
+        self.job_deadline = 0.0
+
+    def post(self, deadline: float) -> None:
+        # Between queries the job's own deadline applies (parsing and database synthesis).
+        DEADLINE.pack_into(self._memory, 0, deadline or self.job_deadline)
+
+
+def _serve(board: _DeadlineBoard, requests: IO[bytes], replies: IO[bytes]) -> None:
+    from ftbench.sql._engine import evaluate
+    from ftbench.sql._types import JudgeJob, Verdict
+
+    while (frame := read_frame(requests)) is not None:
+        job: JudgeJob = pickle.loads(frame)
+        board.job_deadline = time.monotonic() + job.config.build_timeout_s
+        board.post(0.0)
+        try:
+            verdict = evaluate(job)
+        except Exception as err:  # a bug must cost one verdict, not the run
+            verdict = Verdict(False, "runtime", f"judge error: {type(err).__name__}: {str(err)[:200]}")
+        board.job_deadline = 0.0
+        board.post(0.0)
+        write_frame(replies, pickle.dumps(verdict, protocol=pickle.HIGHEST_PROTOCOL))
+
+
+def _limit_heap(megabytes: int) -> None:
+    """Process-wide cap on sqlite's memory; only safe here, in a process that does nothing else."""
+    connection = sqlite3.connect(":memory:")
+    connection.execute(f"PRAGMA hard_heap_limit = {int(megabytes) * 1024 * 1024}")
+    connection.close()
+
+
+def main(argv: list[str]) -> int:
+    workdir = Path(argv[1])
+    # The protocol owns the real stdout; anything printed by accident goes to stderr instead.
+    replies = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)
+    # sqlite-utils imports pandas when it can (half a second); the worker never needs it.
+    sys.modules.setdefault("pandas", None)  # type: ignore[arg-type]
+    from ftbench.sql._exec import set_deadline_hook
+
+    board = _DeadlineBoard(workdir / "deadline")
+    set_deadline_hook(board.post)
+    _limit_heap(int(argv[2]) if len(argv) > 2 else 512)
+    from ftbench.sql import _engine  # noqa: F401 - import before saying ready, so start-up is not a job's time
+
+    write_frame(replies, READY)  # the parent now removes the folder; the mapping outlives the file
+    _serve(board, sys.stdin.buffer, replies)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv))
