@@ -1,0 +1,213 @@
+"""Who each run is and what it cost: ``models.yaml`` entries and the cost columns they lead to.
+
+``models.yaml`` names each evaluated run::
+
+    models:
+      - name: CodeLlama-34B + LoRA            # display name; one name on a SQL run and a ViGGO run = one model
+        results: runs/codellama-lora-spider   # lm-eval --output_path folder (or its model subfolder)
+        kind: lora                            # lora | openai | base
+        base_model: codellama/CodeLlama-34b-hf
+        adapter: out/codellama34b_spider/adapter
+        run_json: out/codellama34b_spider/run.json
+      - name: GPT-3.5 fine-tuned
+        results: runs/gpt35-spider
+        kind: openai
+        model_id: ft:gpt-3.5-turbo-0613:acme::abc123
+        trained_tokens: 1498750               # cost inputs given directly, when there is no run.json
+
+Paths are relative to the file. Cost comes from, in order: ``training_usd``; ``run_json`` (a LoRA or OpenAI
+``run.json``; a LoRA run is re-priced when ``price_per_gpu_hour`` is given); ``gpu_hours`` × ``price_per_gpu_hour``
+(default the study's A40 price); ``trained_tokens`` × ``price_per_1k_tokens`` (default the dated price of
+``model_id`` / ``base_model``). Without ``models.yaml``, a LoRA run's ``run.json`` is found beside the adapter
+lm-eval loaded (``<output_dir>/adapter`` → ``<output_dir>/run.json``, as ``training/lora_sft.py`` writes it).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, Literal, cast
+
+import yaml
+
+from ftbench.errors import InputError
+from ftbench.finetune.cost import PriceOverride, price_for, training_cost
+from ftbench.finetune.lora_cost import A40_PRICE_PER_HOUR, cost_from_run_json
+from ftbench.leaderboard._read import ModelRun
+
+Kind = Literal["lora", "openai", "base"]
+KINDS: tuple[Kind, ...] = ("lora", "openai", "base")
+_OPENAI_MODELS = frozenset({"openai-chat-completions", "ftbench-openai-chat", "openai-completions"})
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One ``models.yaml`` entry (paths resolved against the file's folder)."""
+
+    name: str
+    results: Path
+    kind: Kind | None = None
+    base_model: str | None = None
+    adapter: str | None = None
+    model_id: str | None = None
+    run_json: Path | None = None
+    training_usd: float | None = None
+    gpu_hours: float | None = None
+    price_per_gpu_hour: float | None = None
+    trained_tokens: int | None = None
+    price_per_1k_tokens: float | None = None
+    inference_usd: float | None = None
+
+
+@dataclass(frozen=True)
+class CostInfo:
+    """The cost columns of one run; ``None`` where unknown. ``basis`` says where the figures come from."""
+
+    training_usd: float | None = None
+    gpu_hours: float | None = None
+    trained_tokens: int | None = None
+    inference_usd: float | None = None
+    basis: str = "no cost information"
+
+
+_FIELDS = {f.name for f in fields(ModelSpec)}
+_NUMBERS = ("training_usd", "gpu_hours", "price_per_gpu_hour", "price_per_1k_tokens", "inference_usd")
+
+
+def read_models_file(path: Path) -> list[ModelSpec]:
+    """Parse ``models.yaml``; every problem names the file and the entry."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as err:
+        raise InputError(f"{path}: cannot read ({err})") from err
+    except yaml.YAMLError as err:
+        raise InputError(f"{path}: not valid YAML ({err})") from err
+    entries = data.get("models") if isinstance(data, dict) else None
+    if not isinstance(entries, list) or not entries:
+        raise InputError(f"{path}: expected a top-level 'models:' list with one entry per run")
+    specs = [_spec(entry, path, index) for index, entry in enumerate(entries, 1)]
+    seen: dict[Path, str] = {}
+    for spec in specs:
+        if spec.results in seen:
+            raise InputError(f"{path}: {spec.results} is named twice ({seen[spec.results]!r} and {spec.name!r})")
+        seen[spec.results] = spec.name
+    return specs
+
+
+def _spec(entry: Any, path: Path, index: int) -> ModelSpec:
+    where = f"{path}: models[{index}]"
+    if not isinstance(entry, dict):
+        raise InputError(f"{where}: expected a mapping with at least 'name' and 'results'")
+    unknown = sorted(set(entry) - _FIELDS)
+    if unknown:
+        raise InputError(f"{where}: unknown key(s) {', '.join(unknown)} (known: {', '.join(sorted(_FIELDS))})")
+    for key in ("name", "results"):
+        if not isinstance(entry.get(key), str) or not entry[key].strip():
+            raise InputError(f"{where}: {key!r} is required (a non-empty string)")
+    kind = entry.get("kind")
+    if kind is not None and kind not in KINDS:
+        raise InputError(f"{where}: kind must be one of {', '.join(KINDS)}, got {kind!r}")
+    values: dict[str, Any] = dict(entry)
+    for key in _NUMBERS:
+        values[key] = _number(entry.get(key), f"{where}.{key}")
+    tokens = _number(entry.get("trained_tokens"), f"{where}.trained_tokens")
+    values["trained_tokens"] = None if tokens is None else int(tokens)
+    values["results"] = (path.parent / entry["results"]).resolve()
+    if not values["results"].exists():
+        raise InputError(f"{where}: results folder {values['results']} does not exist")
+    if entry.get("run_json") is not None:
+        values["run_json"] = (path.parent / str(entry["run_json"])).resolve()
+        if not values["run_json"].is_file():
+            raise InputError(f"{where}: run_json {values['run_json']} does not exist")
+    for key in ("base_model", "adapter", "model_id"):
+        if values.get(key) is not None:
+            values[key] = str(values[key])
+    return ModelSpec(**values)
+
+
+def _number(value: Any, where: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise InputError(f"{where}: expected a non-negative number, got {value!r}")
+    return float(value)
+
+
+def infer_kind(run: ModelRun, spec: ModelSpec | None) -> Kind:
+    """``models.yaml``'s kind, else what lm-eval's model arguments show (an adapter, an ``ft:`` model)."""
+    if spec is not None and spec.kind is not None:
+        return spec.kind
+    args = run.model_args
+    if run.model in _OPENAI_MODELS or str(args.get("model", "")).startswith("ft:"):
+        return "openai"
+    if args.get("peft") or args.get("lora_local_path"):
+        return "lora"
+    return "base"
+
+
+def find_run_json(run: ModelRun) -> Path | None:
+    """The training ``run.json`` of the adapter lm-eval loaded: in the adapter folder or beside it."""
+    adapter = run.model_args.get("peft") or run.model_args.get("lora_local_path")
+    if not adapter:
+        return None
+    for candidate in (Path(adapter) / "run.json", Path(adapter).parent / "run.json"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def resolve_cost(run: ModelRun, spec: ModelSpec | None) -> CostInfo:
+    """The cost columns of a run from its ``models.yaml`` entry and/or training ``run.json``."""
+    spec = spec or ModelSpec(name="", results=run.model_dir)
+    inference = spec.inference_usd
+    if spec.training_usd is not None:
+        return CostInfo(spec.training_usd, spec.gpu_hours, spec.trained_tokens, inference, "training_usd given")
+    run_json = spec.run_json or find_run_json(run)
+    if run_json is not None:
+        return _from_run_json(run_json, spec, inference)
+    if spec.gpu_hours is not None:
+        price = spec.price_per_gpu_hour if spec.price_per_gpu_hour is not None else A40_PRICE_PER_HOUR
+        return CostInfo(spec.gpu_hours * price, spec.gpu_hours, None, inference,
+                        f"{spec.gpu_hours:g} GPU-hours × ${price:g}/GPU-hour")
+    if spec.trained_tokens is not None:
+        return _from_tokens(spec.trained_tokens, _openai_model(run, spec), spec.price_per_1k_tokens, inference)
+    return CostInfo(inference_usd=inference)
+
+
+def _from_run_json(path: Path, spec: ModelSpec, inference: float | None) -> CostInfo:
+    record = _load_json(path)
+    if record.get("kind") == "openai" or "fine_tuned_model" in record:
+        tokens = record.get("trained_tokens")
+        if not isinstance(tokens, int):
+            raise InputError(f"{path}: OpenAI run without trained_tokens (status {record.get('status')!r}); "
+                             "is the job finished? `training/openai_finetune.py status` updates it")
+        if spec.price_per_1k_tokens is None and isinstance(record.get("cost_usd"), (int, float)):
+            basis = str((record.get("cost") or {}).get("basis") or f"cost_usd of {path}")
+            return CostInfo(float(record["cost_usd"]), None, tokens, inference, basis)
+        model = str(record.get("fine_tuned_model") or (record.get("config") or {}).get("model") or "")
+        return _from_tokens(tokens, model, spec.price_per_1k_tokens, inference)
+    cost = cost_from_run_json(path, spec.price_per_gpu_hour)
+    return CostInfo(cost.cost_usd, cost.gpu_hours, None, inference,
+                    f"{cost.gpu_hours:.3g} GPU-hours on {cost.gpu_count}× {cost.gpu_name} × "
+                    f"${cost.price_per_gpu_hour:g}/GPU-hour ({path.name})")
+
+
+def _from_tokens(tokens: int, model: str, price_per_1k: float | None, inference: float | None) -> CostInfo:
+    price = price_for(model or "unknown", PriceOverride(training_per_1k=price_per_1k))
+    cost = training_cost(tokens, price)
+    return CostInfo(cost.usd, None, tokens, inference, cost.basis)
+
+
+def _openai_model(run: ModelRun, spec: ModelSpec) -> str:
+    return spec.model_id or spec.base_model or run.model_args.get("model", "")
+
+
+def _load_json(path: Path) -> dict[str, Any]:
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise InputError(f"{path}: cannot read run.json ({err})") from err
+    if not isinstance(record, dict):
+        raise InputError(f"{path}: run.json must hold a JSON object")
+    return cast(dict[str, Any], record)
