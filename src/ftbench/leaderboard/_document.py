@@ -77,13 +77,15 @@ def _md_row(cells: Sequence[str]) -> str:
 
 _STYLE = """
 body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; color: #1d2330; margin: 2rem auto;
-       max-width: 1200px; padding: 0 1rem; }
+       max-width: 1400px; padding: 0 1rem; }
 h1 { font-size: 1.7rem; border-bottom: 2px solid #2f6fb3; padding-bottom: .3rem; }
 h2 { font-size: 1.3rem; margin-top: 2rem; color: #2f6fb3; }
 h3 { font-size: 1.05rem; margin-top: 1.3rem; }
 table { border-collapse: collapse; margin: .6rem 0 1rem; font-variant-numeric: tabular-nums; }
 th, td { border: 1px solid #c9d2de; padding: .25rem .55rem; vertical-align: top; }
 th { background: #e8eef6; text-align: left; }
+.scroll { overflow-x: auto; }
+td:nth-child(2) { white-space: nowrap; }
 td.num { text-align: right; white-space: nowrap; }
 tr:nth-child(even) td { background: #f7f9fc; }
 ul.warnings li { color: #8a4b00; }
@@ -116,7 +118,7 @@ def _html(block: Block, folder: Path) -> str:
     head = "".join(f"<th>{_inline(cell)}</th>" for cell in block.headers)
     rows = "".join("<tr>" + "".join(f'<td{" class=num" if numeric[i] else ""}>{_inline(cell)}</td>'
                                     for i, cell in enumerate(row)) + "</tr>" for row in block.rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
+    return f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table></div>'
 
 
 def _inline(text: str) -> str:
