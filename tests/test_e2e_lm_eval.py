@@ -12,7 +12,7 @@ from ftbench.lmeval import hooks, is_installed_in_lm_eval, tasks_dir
 from ftbench.sql import exact_match, is_valid_sql
 from ftbench.viggo import score_mr
 
-from .lmeval_runs import read_outputs, run_cli
+from .lmeval_runs import read_outputs
 
 pytestmark = pytest.mark.slow
 
@@ -50,11 +50,4 @@ def test_ftbench_eval_runs_the_chat_variants_with_the_chat_template(hf_chat_run:
     assert prompt.startswith("<|system|>\nYou are a powerful text-to-SQL model.")
     assert f"### Context:\n{first['doc']['context']}\n<|user|>\n{first['doc']['question']}\n<|assistant|>\n" in prompt
 
-
-def test_ftbench_demo_prints_scores_and_where_outputs_are(tmp_path: Path) -> None:
-    done = run_cli(["ftbench", "demo", "--limit", "2", "--out", str(tmp_path / "demo")], cwd=tmp_path)
-    assert "spider_sql: exec_acc=" in done.stdout and "viggo: exact_match=" in done.stdout
-    results_line = next(line for line in done.stdout.splitlines() if line.startswith("results: "))
-    assert Path(results_line.removeprefix("results: ")).is_file()
-    assert (tmp_path / "demo" / "tiny-model" / "model.safetensors").is_file()
 

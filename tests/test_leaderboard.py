@@ -330,3 +330,24 @@ def test_html_report_renders_in_headless_chromium(report: Path, tmp_path: Path) 
     screenshot(report / "leaderboard.html", png, width=1280, height=2400)
     shot = assert_nontrivial(png, min_content_fraction=0.03, min_colours=50)
     assert (shot.width, shot.height) == (1280, 2400)
+
+
+@pytest.mark.parametrize("source", ["docs/study_models.yaml", "README.md"])
+def test_documented_models_yaml_files_parse(source: str, tmp_path: Path) -> None:
+    from ftbench.leaderboard._models import read_models_file
+
+    text = (Path(__file__).resolve().parents[1] / source).read_text(encoding="utf-8")
+    if source == "README.md":
+        text = text.split("```yaml\nmodels:", 1)[1].split("```", 1)[0]
+        text = "models:" + text
+    data = yaml.safe_load(text)
+    for entry in data["models"]:  # make the folders and records it names, as a user's checkout would have
+        (tmp_path / entry["results"]).mkdir(parents=True, exist_ok=True)
+        if "run_json" in entry:
+            (tmp_path / entry["run_json"]).parent.mkdir(parents=True, exist_ok=True)
+            (tmp_path / entry["run_json"]).write_text("{}")
+    path = tmp_path / "models.yaml"
+    path.write_text(text, encoding="utf-8")
+    specs = read_models_file(path)
+    assert [spec.name for spec in specs] == [entry["name"] for entry in data["models"]]
+    assert all(spec.kind in ("lora", "openai") for spec in specs)

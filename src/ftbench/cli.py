@@ -176,20 +176,56 @@ def serve(base_model: str, adapters: tuple[str, ...], engine: str, host: str, po
 
 
 @main.command()
+@click.argument("run_dirs", nargs=-1, type=click.Path(path_type=Path, exists=True, file_okay=False))
+@click.option("--models", "models_file", type=click.Path(path_type=Path, dir_okay=False, exists=True), default=None,
+              help="models.yaml naming each run (display name, kind, base model, adapter or model id, cost).")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False), default=Path("leaderboard"),
+              show_default=True, help="Folder for leaderboard.{md,html,csv}, pairs.csv and the plots.")
+@click.option("--breakdown/--no-breakdown", default=True, show_default=True,
+              help="Judge SQL predictions again for error classes; count ViGGO function confusions.")
+@_progress
+@_friendly_errors
+def leaderboard(run_dirs: tuple[Path, ...], models_file: Path | None, out_dir: Path, breakdown: bool,
+                progress: bool) -> None:
+    """Compare lm-eval runs: scores with 95% CIs, paired McNemar tests, cost, plots, error breakdown.
+
+    RUN_DIRS are lm-eval --output_path folders (run with --log_samples for intervals and paired tests).
+    The last stdout line is a JSON summary of the scores by group and model.
+    """
+    from ftbench.leaderboard import build_leaderboard
+
+    if not run_dirs and models_file is None:
+        raise click.UsageError("give lm-eval output folders, --models models.yaml, or both")
+    report = build_leaderboard(list(run_dirs), out_dir, models_file, breakdown=breakdown, progress=progress)
+    for warning in report.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    click.echo(f"report: {report.html}\n        {report.markdown}\ntables: {report.csv}, {report.pairs_csv}")
+    click.echo(f"plots:  {', '.join(str(path) for path in report.plots)}")
+    click.echo(report.summary)
+
+
+@main.command()
 @click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False), default=Path("ftbench-out/demo"),
-              show_default=True, help="Where the tiny model and lm-eval outputs go.")
-@click.option("--limit", type=click.IntRange(min=1), default=5, show_default=True, help="Examples per task.")
+              show_default=True, help="Output folder (new, empty, or a previous demo's, which is replaced).")
+@click.option("--limit", type=click.IntRange(min=1), default=5, show_default=True,
+              help="Examples per task in each evaluation.")
 @_friendly_errors
 def demo(out_dir: Path, limit: int) -> None:
-    """Build a tiny model and evaluate it on spider_sql and viggo through lm-eval, offline on CPU.
+    """The main job on a tiny model, offline on CPU in a minute or two.
 
-    Data comes from $FTBENCH_DATA_DIR when set (no network), else from the Hugging Face hub.
+    Builds a tiny model, LoRA-trains it briefly, evaluates base and adapter in-process and the merged
+    adapter over a served endpoint (`transformers serve`) on spider_sql and viggo, and writes the
+    leaderboard. Data comes from $FTBENCH_DATA_DIR when set (no network), else from the Hugging Face hub.
     """
     from ftbench.demo import DemoConfig, run_demo
 
-    result = run_demo(DemoConfig(out_dir=out_dir, limit=limit))
-    click.echo(f"\nmodel:   {result.model_dir}\nresults: {result.results_file}")
-    click.echo(f"samples: {result.results_file.parent}/samples_*.jsonl")
-    for task, metrics in result.scores.items():
-        shown = ", ".join(f"{name}={value:.3f}" for name, value in metrics.items() if isinstance(value, float))
-        click.echo(f"{task}: {shown}")
+    result = run_demo(DemoConfig(out_dir=out_dir, limit=limit), say=click.echo)
+    click.echo("")
+    for task, trained in result.adapters.items():
+        click.echo(f"adapter:  {trained.adapter_dir}  ({task}; run record {trained.run_json.name} beside it)")
+    for evaluation in result.evaluations:
+        click.echo(f"lm-eval:  {evaluation.results_dir}  ({evaluation.name}, {', '.join(evaluation.tasks)})")
+    for warning in result.report.warnings:
+        click.echo(f"warning:  {warning}", err=True)
+    click.echo(f"done in {result.wall_time_s:.0f} s; the report is in {result.report.out_dir}:")
+    click.echo(f"report:   {result.report.html}\n          {result.report.markdown}")
