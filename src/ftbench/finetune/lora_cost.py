@@ -49,6 +49,11 @@ def cost_from_run_json(path: Path, price_per_gpu_hour: float | None = None) -> G
         record = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
         raise InputError(f"{path}: cannot read run.json ({err})") from err
+    return cost_from_record(record, path, price_per_gpu_hour)
+
+
+def cost_from_record(record: dict[str, Any], path: Path, price_per_gpu_hour: float | None = None) -> GpuCost:
+    """The cost in an already-read LoRA ``run.json`` (``path`` names it in errors), re-priced when asked."""
     missing = [key for key in _COST_KEYS if key not in record]
     if missing:
         raise InputError(f"{path}: run.json lacks {', '.join(missing)}; is it a LoRA run record?")

@@ -33,7 +33,7 @@ import yaml
 
 from ftbench.errors import InputError
 from ftbench.finetune.cost import PriceOverride, price_for, training_cost
-from ftbench.finetune.lora_cost import A40_PRICE_PER_HOUR, cost_from_run_json
+from ftbench.finetune.lora_cost import A40_PRICE_PER_HOUR, cost_from_record
 from ftbench.leaderboard._read import ModelRun
 
 Kind = Literal["lora", "openai", "base"]
@@ -187,7 +187,7 @@ def _from_run_json(path: Path, spec: ModelSpec, inference: float | None) -> Cost
             return CostInfo(float(record["cost_usd"]), None, tokens, inference, basis)
         model = str(record.get("fine_tuned_model") or (record.get("config") or {}).get("model") or "")
         return _from_tokens(tokens, model, spec.price_per_1k_tokens, inference)
-    cost = cost_from_run_json(path, spec.price_per_gpu_hour)
+    cost = cost_from_record(record, path, spec.price_per_gpu_hour)
     return CostInfo(cost.cost_usd, cost.gpu_hours, None, inference,
                     f"{cost.gpu_hours:.3g} GPU-hours on {cost.gpu_count}× {cost.gpu_name} × "
                     f"${cost.price_per_gpu_hour:g}/GPU-hour ({path.name})")
