@@ -325,11 +325,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--limit", type=int, default=None, help="first N val rows only")
     parser.add_argument("--n-databases", type=int, default=None, help="override JudgeConfig.n_databases")
-    parser.add_argument("--db-mode", choices=("mock", "real", "both"), default="mock")
+    parser.add_argument("--judge", choices=("context", "test-suite", "real-db"), default="context")
     parser.add_argument("--show", type=int, default=5, help="print this many failures per kind")
     args = parser.parse_args()
     db_dir = _data_dir() / "spider" / "database"
-    config = JudgeConfig(db_dir=db_dir if args.db_mode != "mock" else None, db_mode=args.db_mode)
+    config = JudgeConfig(db_dir=db_dir if args.judge != "context" else None, judge=args.judge)
     if args.n_databases:
         config = replace(config, n_databases=args.n_databases)
     examples = load_spider_sql("val")[: args.limit]

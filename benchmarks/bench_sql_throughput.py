@@ -3,9 +3,8 @@
     FTBENCH_DATA_DIR=../shared/data python benchmarks/bench_sql_throughput.py [--jobs N]
 
 Each configuration runs in a fresh Python process (cold: imports, worker start-up and database
-synthesis included) through ``SqlScorer`` + ``ftbench.scoring.score_file``, in mock-DB and real-DB
-(``both``: synthesized plus the Spider database) modes, with one process and with all cores. The
-predictions are the golds reformatted (so both queries really run; an identical text skips one).
+synthesis included) through ``SqlScorer`` + ``ftbench.scoring.score_file``, in each judge mode
+(context, real-db, test-suite), with one process and with all cores. The predictions are the golds reformatted (so both queries really run; an identical text skips one).
 """
 
 from __future__ import annotations
@@ -28,7 +27,7 @@ from pathlib import Path
 from ftbench.scoring import ScoreRun, score_file
 from ftbench.sql import JudgeConfig, SqlScorer
 source, target, jobs, mode, db_dir = sys.argv[1:6]
-config = JudgeConfig(db_mode=mode, db_dir=Path(db_dir) if mode != "mock" else None)
+config = JudgeConfig(judge=mode, db_dir=Path(db_dir) if mode != "context" else None)
 started = time.perf_counter()
 summary = score_file(SqlScorer(config), ScoreRun(Path(source), Path(target), jobs=int(jobs), progress=False))
 print(summary["n"], summary["exec_acc"], time.perf_counter() - started)
@@ -61,11 +60,11 @@ def main() -> int:
         source = Path(scratch) / "predictions.jsonl"
         count = write_predictions(source)
         print(f"{count} predictions, {os.cpu_count()} cores")
-        print(f"{'mode':6s} {'jobs':>4s} {'wall s':>8s} {'pred/s':>8s}  (n, exec_acc, scoring s)")
-        for mode in ("mock", "both"):
+        print(f"{'mode':10s} {'jobs':>4s} {'wall s':>8s} {'pred/s':>8s}  (n, exec_acc, scoring s)")
+        for mode in ("context", "real-db", "test-suite"):
             for jobs in sorted({1, args.jobs}):
                 wall, printed = run_cold(source, jobs, mode, db_dir)
-                print(f"{mode:6s} {jobs:4d} {wall:8.2f} {count / wall:8.1f}  ({printed})", flush=True)
+                print(f"{mode:10s} {jobs:4d} {wall:8.2f} {count / wall:8.1f}  ({printed})", flush=True)
     return 0
 
 

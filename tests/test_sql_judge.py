@@ -125,10 +125,11 @@ def test_wrong_predictions_are_classified() -> None:
         assert judge("SELECT name FROM singer", prediction, SINGER, config=INLINE).error == kind, prediction
 
 
-def test_gold_that_is_empty_everywhere_is_not_a_match() -> None:
-    verdict = judge("SELECT name FROM singer WHERE 1 = 0", "SELECT name FROM singer WHERE 1 = 0", SINGER,
-                    config=INLINE)
+def test_gold_that_is_empty_everywhere_witnesses_nothing_but_an_exact_copy() -> None:
+    gold = "SELECT name FROM singer WHERE 1 = 0"
+    verdict = judge(gold, "SELECT name FROM singer WHERE 2 = 0", SINGER, config=INLINE)
     assert (verdict.exec_match, verdict.error) == (False, "empty")
+    assert judge(gold, gold + " ;", SINGER, config=INLINE).exec_match  # the same query: right on any database
 
 
 def test_verdicts_are_deterministic_for_a_seed() -> None:

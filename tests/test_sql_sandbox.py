@@ -88,7 +88,7 @@ def test_real_database_is_opened_read_only(tmp_path: Path) -> None:
         connection.executemany("INSERT INTO singer VALUES (?, ?, ?)", [("a", "x", 30), ("b", "y", 10)])
     connection.close()
     before = database.read_bytes()
-    config = JudgeConfig(timeout_s=TIMEOUT, db_dir=tmp_path, db_mode="real")
+    config = JudgeConfig(timeout_s=TIMEOUT, db_dir=tmp_path, judge="real-db")
     for _label, prediction, _kind in hostile(tmp_path / "toy"):
         assert not judge(GOLD, prediction, CONTEXT, db_id="toy", config=config).exec_match
     assert database.read_bytes() == before

@@ -21,7 +21,7 @@ ROWS = [
      "prediction": "select name from singer where 30 < age"},
     {"id": "wrong", "context": SINGER, "gold": "SELECT Name FROM singer WHERE Age > 30",
      "prediction": "SELECT Name FROM singer WHERE Age >= 30"},
-    {"id": "schema", "context": SINGER, "gold": "SELECT count(*) FROM singer", "prediction": "SELECT count(*) FROM x"},
+    {"id": "schema", "context": SINGER, "gold": "SELECT count(*) FROM singer", "prediction": "SELECT count(*) FROM singers"},
     {"id": "exact", "context": SINGER, "gold": "SELECT count(*) FROM singer",
      "prediction": "SELECT count(*) FROM singer", "db_id": "concert_singer"},
 ]
@@ -53,11 +53,11 @@ def test_score_file_in_parallel_streams_every_row(tmp_path: Path) -> None:
 def test_real_mode_runs_on_the_spider_database() -> None:
     gold = "SELECT count(*) FROM singer WHERE age > 40"
     context = "CREATE TABLE singer (age INTEGER)"
-    real = JudgeConfig(db_dir=SPIDER, db_mode="real")
+    real = JudgeConfig(db_dir=SPIDER, judge="real-db")
     verdict = judge(gold, gold, context, db_id="concert_singer", config=real)
     assert (verdict.exec_match, verdict.databases) == (True, 1)
     both = judge(gold, "SELECT count(*) FROM singer WHERE 40 < age", context, db_id="concert_singer",
-                 config=JudgeConfig(db_dir=SPIDER, db_mode="both", n_databases=4))
+                 config=JudgeConfig(db_dir=SPIDER, judge="test-suite", n_fuzzed=4))
     assert (both.exec_match, both.databases) == (True, 5)
 
 
@@ -68,7 +68,7 @@ def test_real_mode_runs_on_the_spider_database() -> None:
     ("pets_1", "SELECT count(*) FROM pets WHERE weight > 10", "SELECT count(*) FROM pets WHERE weight < 10"),
 ])
 def test_real_mode_rejects_mistakes_the_real_data_witnesses(db_id: str, gold: str, prediction: str) -> None:
-    config = JudgeConfig(db_dir=SPIDER, db_mode="real")
+    config = JudgeConfig(db_dir=SPIDER, judge="real-db")
     verdict = judge(gold, prediction, "", db_id=db_id, config=config)
     assert (verdict.exec_match, verdict.error, verdict.databases) == (False, None, 1)
 
@@ -77,7 +77,7 @@ def test_real_mode_rejects_mistakes_the_real_data_witnesses(db_id: str, gold: st
 def test_real_mode_falls_back_to_mock_without_a_database() -> None:
     """``wta_1`` is missing from the mirror; a db_id that leaves the folder is ignored."""
     gold, context = "SELECT count(*) FROM players", "CREATE TABLE players (name VARCHAR)"
-    config = JudgeConfig(db_dir=SPIDER, db_mode="real", n_databases=4)
+    config = JudgeConfig(db_dir=SPIDER, judge="real-db", n_databases=4)
     for db_id in ("wta_1", "../database/concert_singer"):
         verdict = judge(gold, gold, context, db_id=db_id, config=config)
         assert (verdict.exec_match, verdict.databases) == (True, 4)

@@ -89,8 +89,11 @@ def score_viggo(input_path: Path, output_path: Path, progress: bool) -> None:
 @_input
 @_output
 @click.option("--db-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
-              help="Spider-layout folder <dir>/<db_id>/*.sqlite: rows with a db_id also run on the real databases.")
-@click.option("--real-db-only", is_flag=True, help="With --db-dir: judge only on the real databases.")
+              help="Spider-layout folder <dir>/<db_id>/*.sqlite with the rows' real databases.")
+@click.option("--judge", "judge_mode", type=click.Choice(["context", "test-suite", "real-db"]), default=None,
+              help="Which databases decide: synthesized from the context; the real database plus fuzzed ones "
+                   "with its schema; the real database alone. [default: test-suite with --db-dir, else context]")
+@click.option("--real-db-only", is_flag=True, help="Alias of --judge real-db.")
 @click.option("--num-dbs", type=click.IntRange(min=1), default=None, help="Synthesized databases per example.")
 @click.option("--timeout", type=click.FloatRange(min=0.01), default=None, help="Per-query timeout in seconds.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the synthesized databases.")
@@ -98,15 +101,14 @@ def score_viggo(input_path: Path, output_path: Path, progress: bool) -> None:
               help="Worker processes.")
 @_progress
 @_friendly_errors
-def score_sql(input_path: Path, output_path: Path, db_dir: Path | None, real_db_only: bool,
+def score_sql(input_path: Path, output_path: Path, db_dir: Path | None, judge_mode: str | None, real_db_only: bool,
               num_dbs: int | None, timeout: float | None, seed: int, jobs: int, progress: bool) -> None:
     """Score SQL predictions: rows {context, gold, prediction} (optional db_id, id)."""
     from ftbench.scoring import ScoreRun, score_file
     from ftbench.sql import JudgeConfig, SqlScorer
 
-    if real_db_only and db_dir is None:
-        raise click.UsageError("--real-db-only needs --db-dir")
-    config = JudgeConfig(seed=seed, db_dir=db_dir, db_mode=_db_mode(db_dir, real_db_only))
+    mode = _judge_mode(db_dir, judge_mode, real_db_only)
+    config = JudgeConfig(seed=seed, db_dir=db_dir.resolve() if db_dir else None, judge=mode)
     if num_dbs is not None:
         config = replace(config, n_databases=num_dbs)
     if timeout is not None:
@@ -115,10 +117,14 @@ def score_sql(input_path: Path, output_path: Path, db_dir: Path | None, real_db_
     click.echo(json.dumps(summary))
 
 
-def _db_mode(db_dir: Path | None, real_db_only: bool) -> Literal["mock", "real", "both"]:
-    if db_dir is None:
-        return "mock"
-    return "real" if real_db_only else "both"
+def _judge_mode(db_dir: Path | None, judge_mode: str | None,
+                real_db_only: bool) -> Literal["context", "test-suite", "real-db"]:
+    if real_db_only and judge_mode not in (None, "real-db"):
+        raise click.UsageError(f"--real-db-only contradicts --judge {judge_mode}")
+    mode = "real-db" if real_db_only else judge_mode or ("test-suite" if db_dir is not None else "context")
+    if mode != "context" and db_dir is None:
+        raise click.UsageError("--real-db-only needs --db-dir" if real_db_only else f"--judge {mode} needs --db-dir")
+    return mode  # type: ignore[return-value]
 
 
 @main.command("merge-adapter")

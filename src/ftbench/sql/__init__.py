@@ -1,16 +1,17 @@
 """SQL execution accuracy you can trust.
 
-:func:`judge` runs the gold and the predicted query on several databases synthesized from the
-``CREATE TABLE`` context (values harvested from both queries, seeded, cached), and optionally on the
-real Spider databases, inside a sandboxed worker process; it compares results with the test-suite
-rules. :class:`SqlScorer` plugs the judge into :func:`ftbench.scoring.score_file`.
+:func:`judge` runs the gold and the predicted query on several databases, inside a sandboxed worker
+process, and compares results with the test-suite rules. The databases depend on the judge mode:
+synthesized from the ``CREATE TABLE`` context (``context``), the real Spider database plus fuzzed
+databases with its schema (``test-suite``), or the real database alone (``real-db``).
+:class:`SqlScorer` plugs the judge into :func:`ftbench.scoring.score_file`.
 """
 
 from ftbench.sql._isolation import SandboxError
 from ftbench.sql._judge import judge
 from ftbench.sql._scorer import SqlScorer
 from ftbench.sql._text import exact_match, is_valid_sql
-from ftbench.sql._types import ERROR_KINDS, DbMode, ErrorKind, JudgeConfig, SandboxMode, Verdict
+from ftbench.sql._types import ERROR_KINDS, JUDGE_MODES, ErrorKind, JudgeConfig, JudgeMode, SandboxMode, Verdict
 
-__all__ = ["ERROR_KINDS", "DbMode", "ErrorKind", "JudgeConfig", "SandboxError", "SandboxMode", "SqlScorer", "Verdict",
-           "exact_match", "is_valid_sql", "judge"]
+__all__ = ["ERROR_KINDS", "JUDGE_MODES", "ErrorKind", "JudgeConfig", "JudgeMode", "SandboxError", "SandboxMode",
+           "SqlScorer", "Verdict", "exact_match", "is_valid_sql", "judge"]

@@ -10,7 +10,6 @@ gold's sort keys (see :func:`ordered_within_ties`).
 from __future__ import annotations
 
 import math
-import re
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -18,9 +17,9 @@ from itertools import islice, permutations
 
 from ftbench.sql._exec import Row, Rows
 
-_NUMERIC_TEXT = re.compile(r"\s*[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?\s*")
 _MAX_PERMUTATIONS = 2000
-_DIGITS = 6
+_SIGNIFICANT = 12
+_EXACT_INTEGERS = 2**53
 
 Key = tuple[object, ...]
 
@@ -34,21 +33,25 @@ class KeyedRows:
 
 
 def normalize(value: object) -> object:
-    """Comparable form of a value: numbers rounded (floats from AVG and division), numeric text read
-    as a number (``'20'`` and ``20`` are one value, as sqlite's affinity would make them), -0.0 as 0."""
+    """Comparable form of a value, by type, as sqlite sees it: integers exactly (no collisions above
+    2**53), an integral float as that integer (``COUNT`` 3 and ``SUM`` 3.0 are one number), other floats
+    to 12 significant digits (a relative tolerance for AVG and division), text and blobs as they are.
+
+    Text is never read as a number here: ``'007'`` and 7 differ, as they do for sqlite. Where a column
+    is numeric, the database's own affinity has already stored its values as numbers."""
     if isinstance(value, bool):
-        return float(value)
-    if isinstance(value, int | float):
-        return _round(float(value))
-    if isinstance(value, str) and _NUMERIC_TEXT.fullmatch(value):
-        return _round(float(value))
+        return int(value)
+    if isinstance(value, float):
+        return _float_key(value)
     return value
 
 
-def _round(number: float) -> object:
+def _float_key(number: float) -> object:
     if not math.isfinite(number):
-        return repr(number)
-    return round(number, _DIGITS) + 0.0
+        return ("float", repr(number))  # a tuple: never equal to the text 'inf'
+    if number.is_integer() and abs(number) < _EXACT_INTEGERS:
+        return int(number)
+    return float(f"{number:.{_SIGNIFICANT}g}") + 0.0
 
 
 def normalized(rows: Sequence[Row]) -> list[Key]:

@@ -1,4 +1,5 @@
-"""One judgement, start to finish: plan and draw the databases, run gold and prediction on each, compare.
+"""One judgement, start to finish: choose the databases of the judge mode, run gold and prediction on
+each, compare.
 
 This runs inside the sandbox worker (or inline); it caches per process what several predictions of
 one example share: the plan, the databases, and the gold's results on them.
@@ -7,50 +8,59 @@ one example share: the plan, the databases, and the gold's results on them.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
 from ftbench.sql._compare import KeyedRows, ordered_within_ties, same_result
 from ftbench.sql._exec import Failure, Outcome, Rows, clean_statement, open_read_only, open_serialized, run_query
 from ftbench.sql._facts import has_top_level_order, keyed_order_query
+from ftbench.sql._suite import SuitePlan, build_fuzzed, suite_plan
 from ftbench.sql._synth import DataPlan, build_database, make_plan
-from ftbench.sql._types import JudgeConfig, JudgeJob, Verdict
+from ftbench.sql._types import JudgeConfig, JudgeJob, JudgeMode, Verdict
 
 
 @dataclass(frozen=True)
 class Target:
-    """A database to run on: the ``index``-th synthesized one of ``plan``, or a real file."""
+    """A database to run on: the ``index``-th synthesized one of ``plan`` (context mode), the
+    ``index``-th fuzzed one of ``suite`` (test-suite mode), or a real file."""
 
     label: str
     plan: DataPlan | None = None
     index: int = 0
     dense: bool = False
     path: Path | None = None
+    suite: SuitePlan | None = None
 
 
 def evaluate(job: JudgeJob) -> Verdict:
     """The verdict for one prediction; never raises for anything the inputs can cause."""
+    mode = effective_mode(job)
     try:
-        return _evaluate(job)
+        verdict = _evaluate(job, mode)
     except (RecursionError, MemoryError, sqlite3.Error, ValueError, OverflowError) as err:
-        return Verdict(False, "runtime", f"judge failed: {type(err).__name__}: {str(err)[:200]}")
+        verdict = Verdict(False, "runtime", f"judge failed: {type(err).__name__}: {str(err)[:200]}")
+    return replace(verdict, judge=mode)
 
 
-
-def _evaluate(job: JudgeJob) -> Verdict:
-    config = job.config
-    plan = make_plan(job.context, job.gold, job.prediction) if _uses_mock(job) else None
-    targets = list(_real_targets(job)) if config.db_mode != "mock" else []
-    if plan is not None:
-        targets = _mock_targets(plan, job) + targets
-    return _compare_on(targets, job, has_top_level_order(job.gold))
+def effective_mode(job: JudgeJob) -> JudgeMode:
+    """The configured mode, or ``context`` for a row without a real database."""
+    if job.config.judge == "context" or not _real_paths(job):
+        return "context"
+    return job.config.judge
 
 
-def _uses_mock(job: JudgeJob) -> bool:
-    """Mock databases are used unless the mode is ``real`` and this row has real databases."""
-    return job.config.db_mode != "real" or not any(_real_targets(job))
+def _evaluate(job: JudgeJob, mode: JudgeMode) -> Verdict:
+    ordered = has_top_level_order(job.gold)
+    if mode == "context":
+        plan = make_plan(job.context, job.gold, job.prediction)
+        return _compare_on(_mock_targets(plan, job), job, ordered, need_rows=True)
+    real = [Target(f"real {path.name}", path=path) for path in _real_paths(job)]
+    if mode == "real-db":
+        return _compare_on(real, job, ordered, need_rows=False)
+    suite = suite_plan(real[0].path or Path(), job.gold, job.prediction)
+    fuzzed = [Target(f"fuzzed #{index}", index=index, suite=suite) for index in range(job.config.n_fuzzed)]
+    return _compare_on(real + fuzzed, job, ordered, need_rows=False)
 
 
 def _mock_targets(plan: DataPlan, job: JudgeJob) -> list[Target]:
@@ -63,15 +73,22 @@ def _mock_targets(plan: DataPlan, job: JudgeJob) -> list[Target]:
     return first + [Target(f"mock #{index} (dense)", plan, index, dense=True) for index in range(count, 2 * count)]
 
 
-def _real_targets(job: JudgeJob) -> Iterator[Target]:
+def _real_paths(job: JudgeJob) -> list[Path]:
     db_dir, db_id = job.config.db_dir, job.db_id
     if db_dir is None or not db_id or Path(db_id).name != db_id or db_id in (".", ".."):
-        return  # no real database, or a db_id that tries to leave the folder
-    for path in sorted((db_dir / db_id).glob("*.sqlite")):
-        yield Target(f"real {path.name}", path=path)
+        return []  # no real database, or a db_id that tries to leave the folder
+    return _sqlite_files(db_dir / db_id)
 
 
-def _compare_on(targets: list[Target], job: JudgeJob, ordered: bool) -> Verdict:
+@lru_cache(maxsize=256)
+def _sqlite_files(folder: Path) -> list[Path]:
+    return sorted(folder.glob("*.sqlite"))
+
+
+def _compare_on(targets: list[Target], job: JudgeJob, ordered: bool, need_rows: bool) -> Verdict:
+    """Correct when the results agree on every target. With ``need_rows`` (synthesized databases
+    only), the gold must also return rows on one of them, or no database witnessed anything; an
+    exact copy of the gold is correct regardless."""
     compared, non_empty, gold_failure = 0, False, None
     same_text = clean_statement(job.gold) == clean_statement(job.prediction)
     for target in targets:
@@ -89,7 +106,7 @@ def _compare_on(targets: list[Target], job: JudgeJob, ordered: bool) -> Verdict:
     if compared == 0:
         detail = gold_failure.detail if gold_failure else "no database to run on"
         return Verdict(False, "runtime", f"the gold query failed: {detail}", 0)
-    if not non_empty:
+    if need_rows and not non_empty and not same_text:
         return Verdict(False, "empty", "the gold returned no rows on any database", compared)
     return Verdict(True, None, None, compared)
 
@@ -134,6 +151,8 @@ def _run(target: Target, sql: str, config: JudgeConfig) -> Outcome:
 def _open(target: Target, config: JudgeConfig) -> sqlite3.Connection:
     if target.path is not None:
         return open_read_only(target.path, config)
+    if target.suite is not None:
+        return open_serialized(build_fuzzed(target.suite, config.seed, target.index), config)
     if target.plan is None:
         raise ValueError(f"target {target.label} has neither a plan nor a path")
     return open_serialized(build_database(target.plan, config.seed, target.index, target.dense), config)

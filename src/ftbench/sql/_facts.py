@@ -57,6 +57,10 @@ class QueryFacts:
     #: Numbers a ``count(...)`` is compared with (HAVING count(*) > 10): groups of about that size matter.
     count_bounds: list[int] = field(default_factory=list)
     ordered: bool = False
+    #: Column references written with their table (``T1.name``), resolved to the table.
+    qualified: set[ColumnRef] = field(default_factory=set)
+    #: Lower names of the columns written without a table.
+    unqualified: frozenset[str] = frozenset()
 
 
 def parse(sql: str) -> exp.Expr | None:
@@ -111,6 +115,10 @@ def _resolve_columns(tree: exp.Expr, schema: Schema, facts: QueryFacts) -> dict[
             if id(column) not in refs and (ref := _resolve(column, tables, aliases, schema)) is not None:
                 refs[id(column)] = ref
                 facts.columns.setdefault(ref, column.name)
+                if column.table:
+                    facts.qualified.add(ref)
+                else:
+                    facts.unqualified |= {ref[1]}
     return refs
 
 

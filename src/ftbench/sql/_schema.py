@@ -1,7 +1,9 @@
-"""Tables and columns of an example, read from its ``CREATE TABLE`` context.
+"""Tables, columns and constraints of an example, read from its ``CREATE TABLE`` context.
 
 Contexts are hand-made and loose: a table can appear twice with different columns, and the gold query
-can use columns the context omits. Names are matched case-insensitively, as sqlite does.
+can use columns the context omits. Names are matched case-insensitively, as sqlite does. Declared
+constraints (PRIMARY KEY, UNIQUE, NOT NULL, REFERENCES / FOREIGN KEY) are kept: a real database's own
+schema is read with the same parser (test-suite mode).
 """
 
 from __future__ import annotations
@@ -9,20 +11,34 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-_CREATE = re.compile(r"CREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?(?P<name>\"[^\"]+\"|`[^`]+`|\[[^\]]+\]|[\w.$]+)"
+#: A name as sqlite accepts it: double-quoted, backquoted, bracketed, single-quoted, or bare.
+_QUOTED_NAME = r"\"[^\"]+\"|`[^`]+`|\[[^\]]+\]|'[^']+'"
+_NAME = rf"(?:{_QUOTED_NAME}|[\w$]+)"
+_CREATE = re.compile(rf"CREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?(?P<name>{_QUOTED_NAME}|[\w.$]+)"
                      r"\s*\((?P<body>.*)\)\s*$", re.IGNORECASE | re.DOTALL)
+_COLUMN_NAME = re.compile(rf"\s*(?P<name>{_NAME})\s*(?P<rest>.*)$", re.DOTALL)
 _COLUMN_CONSTRAINT = re.compile(r"\s(?:PRIMARY|NOT|NULL|UNIQUE|DEFAULT|REFERENCES|CHECK|COLLATE|CONSTRAINT|"
                                 r"GENERATED|AS)\b", re.IGNORECASE)
 _TABLE_CONSTRAINTS = {"PRIMARY", "FOREIGN", "UNIQUE", "CONSTRAINT", "CHECK"}
+_REFERENCES = re.compile(rf"\bREFERENCES\s+(?P<table>{_NAME})\s*(?:\((?P<columns>[^)]*)\))?", re.IGNORECASE)
+_KEY_LIST = re.compile(r"^(?:CONSTRAINT\s+\S+\s+)?(?P<kind>PRIMARY\s+KEY|UNIQUE|FOREIGN\s+KEY)\s*"
+                       r"\((?P<columns>[^)]*)\)", re.IGNORECASE)
 _NUMERIC_TYPES = ("INT", "REAL", "FLOA", "DOUB", "NUM", "DEC", "BOOL")
 
 
 @dataclass
 class Table:
-    """One table: its name as first written and its columns, ``lower name -> (name, declared type)``."""
+    """One table: its name as first written, its columns ``lower name -> (name, declared type)``, and
+    its constraints (lower column names throughout)."""
 
     name: str
     columns: dict[str, tuple[str, str]] = field(default_factory=dict)
+    #: Sets of columns whose values are unique together (the primary key first, when declared).
+    unique: list[tuple[str, ...]] = field(default_factory=list)
+    primary_key: tuple[str, ...] = ()
+    not_null: set[str] = field(default_factory=set)
+    #: ``column -> (lower parent table, lower parent column)``; the parent column may be unnamed ("").
+    references: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     def add(self, column: str, declared: str = "") -> None:
         self.columns.setdefault(column.lower(), (column, declared))
@@ -66,10 +82,57 @@ def declared_numeric(declared: str) -> bool:
 
 def _add_column(table: Table, definition: str) -> None:
     words = definition.split(None, 1)
-    if not words or words[0].upper() in _TABLE_CONSTRAINTS:
+    if not words:
         return
-    declared = _COLUMN_CONSTRAINT.split(words[1], maxsplit=1)[0].strip() if len(words) > 1 else ""
-    table.add(_unquote(words[0]), declared)
+    if words[0].upper() in _TABLE_CONSTRAINTS:
+        _add_table_constraint(table, definition)
+        return
+    match = _COLUMN_NAME.match(definition)
+    if match is None:
+        return
+    rest = match["rest"]
+    declared = _COLUMN_CONSTRAINT.split(" " + rest, maxsplit=1)[0].strip()
+    column = _unquote(match["name"])
+    table.add(column, declared)
+    _add_column_constraints(table, column.lower(), rest[len(declared):].upper(), rest)
+
+
+def _add_column_constraints(table: Table, column: str, upper: str, text: str) -> None:
+    if "PRIMARY KEY" in upper:
+        _set_primary_key(table, (column,))
+    if re.search(r"\bUNIQUE\b", upper):
+        table.unique.append((column,))
+    if "NOT NULL" in upper:
+        table.not_null.add(column)
+    reference = _REFERENCES.search(text)
+    if reference is not None:
+        table.references[column] = _reference_target(reference, 0)
+
+
+def _add_table_constraint(table: Table, definition: str) -> None:
+    match = _KEY_LIST.search(definition)
+    if match is None:
+        return
+    columns = tuple(_unquote(name.strip()).lower() for name in match["columns"].split(",") if name.strip())
+    kind = match["kind"].upper()
+    if kind.startswith("PRIMARY"):
+        _set_primary_key(table, columns)
+    elif kind == "UNIQUE":
+        table.unique.append(columns)
+    elif (reference := _REFERENCES.search(definition[match.end():])) is not None:
+        for index, column in enumerate(columns):
+            table.references[column] = _reference_target(reference, index)
+
+
+def _set_primary_key(table: Table, columns: tuple[str, ...]) -> None:
+    table.primary_key = columns
+    table.unique.insert(0, columns)
+    table.not_null.update(columns)  # as the test-suite databases treat them (sqlite itself is laxer)
+
+
+def _reference_target(reference: re.Match[str], index: int) -> tuple[str, str]:
+    parents = [_unquote(name.strip()).lower() for name in (reference["columns"] or "").split(",") if name.strip()]
+    return _unquote(reference["table"]).lower(), parents[index] if index < len(parents) else ""
 
 
 def _split_top_level(body: str) -> list[str]:
@@ -85,6 +148,6 @@ def _split_top_level(body: str) -> list[str]:
 
 
 def _unquote(name: str) -> str:
-    if len(name) >= 2 and name[0] + name[-1] in ('""', "``", "[]"):
+    if len(name) >= 2 and name[0] + name[-1] in ('""', "``", "[]", "''"):
         return name[1:-1]
     return name

@@ -9,7 +9,7 @@ from typing import Any
 from ftbench.scoring import Row, mean_of
 from ftbench.sql._judge import judge
 from ftbench.sql._text import exact_match, is_valid_sql
-from ftbench.sql._types import ERROR_KINDS, JudgeConfig
+from ftbench.sql._types import ERROR_KINDS, JUDGE_MODES, JudgeConfig
 
 
 class SqlScorer:
@@ -32,9 +32,11 @@ class SqlScorer:
         gold, prediction = row["gold"], row["prediction"]
         verdict = judge(gold, prediction, row["context"], db_id=row.get("db_id"), config=self.config)
         return {"exec_match": verdict.exec_match, "exact_match": exact_match(gold, prediction),
-                "valid_sql": is_valid_sql(prediction), "error": verdict.error}
+                "valid_sql": is_valid_sql(prediction), "error": verdict.error, "judge": verdict.judge}
 
     def summarize(self, scored: Sequence[Row]) -> dict[str, Any]:
         errors = Counter(row["error"] for row in scored if row.get("error"))
+        judged = Counter(row.get("judge") for row in scored)
         return {"exec_acc": mean_of(scored, "exec_match"), "exact_match": mean_of(scored, "exact_match"),
-                "valid_sql": mean_of(scored, "valid_sql"), "errors": {kind: errors[kind] for kind in ERROR_KINDS}}
+                "valid_sql": mean_of(scored, "valid_sql"), "errors": {kind: errors[kind] for kind in ERROR_KINDS},
+                "judge": self.config.judge, "judged_by": {mode: judged[mode] for mode in JUDGE_MODES if judged[mode]}}

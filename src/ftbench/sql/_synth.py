@@ -8,12 +8,13 @@ that compares with another constant meets rows that tell the two apart). Databas
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import random
 import sqlite3
 import string
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 from sqlite_utils import Database
@@ -34,8 +35,13 @@ class ColumnPlan:
     name: str
     affinity: str
     pool: str
-    #: Drawn without repeats, like a primary key (see :func:`_key_columns`).
+    #: Drawn without repeats and never NULL, like a primary key (see :func:`_key_columns`).
     unique: bool = False
+    #: Never NULL (declared NOT NULL).
+    not_null: bool = False
+    #: ``(table, column)`` of the key this column references: its values are drawn from that column's
+    #: (see :func:`_references`), or NULL.
+    parent: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -60,17 +66,52 @@ class DataPlan:
 
 @dataclass(frozen=True)
 class GoldAnalysis:
-    """The part of a plan that depends on the context and the gold only (cached across predictions)."""
+    """The part of a plan that depends on the context and the gold only (cached across predictions).
+    ``schema`` is shared by every user of the cache entry: copy it before changing it."""
 
-    schema_key: tuple[tuple[str, tuple[tuple[str, str], ...]], ...]
+    schema: Schema
     facts: QueryFacts
 
 
+Hints = tuple[tuple[str, str], ...]
+
+
 def make_plan(context: str, gold: str, prediction: str) -> DataPlan:
-    """The plan for judging ``prediction`` against ``gold``."""
-    gold_analysis = _analyze_gold(context, gold)
-    schema = _schema_from_key(gold_analysis.schema_key)
-    return _plan(schema, gold_analysis.facts, analyze(prediction, schema))
+    """The plan for judging ``prediction`` against ``gold``.
+
+    Names the context omits are added: those the gold uses, and those the prediction uses (systems
+    that saw the full schema write them); a column the prediction qualifies with its table tells on
+    which table the gold's unqualified use of the same, unknown, name belongs."""
+    analysis = _analyze_gold(context, gold, _placement_hints(context, prediction))
+    schema = copy.deepcopy(analysis.schema)
+    predicted = analyze(prediction, schema)
+    _add_missing(schema, _without_typos(predicted, schema), skip=analysis.facts.unqualified)
+    return _plan(schema, analysis.facts, predicted)
+
+
+def _without_typos(facts: QueryFacts, schema: Schema) -> QueryFacts:
+    """The prediction's facts minus names one letter or so away from a known one (``nme`` for
+    ``name``, ``singers`` for ``singer``): those are typos, left for sqlite to reject."""
+    tables = {lower: name for lower, name in facts.tables.items()
+              if schema.find(lower) is not None or not _near_miss(lower, set(schema.tables))}
+    columns = {ref: name for ref, name in facts.columns.items() if ref[0] in tables and (
+        (table := schema.find(ref[0])) is None or table.has(ref[1]) or not _near_miss(ref[1], set(table.columns)))}
+    return replace(facts, tables=tables, columns=columns)
+
+
+def _near_miss(name: str, known: set[str]) -> bool:
+    return any(_edits(name, other) <= (2 if len(name) >= 8 else 1) for other in known if other != name)
+
+
+def _edits(one: str, other: str) -> int:
+    """Levenshtein distance (names are short)."""
+    previous = list(range(len(other) + 1))
+    for i, char in enumerate(one, start=1):
+        current = [i]
+        for j, other_char in enumerate(other, start=1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (char != other_char)))
+        previous = current
+    return previous[-1]
 
 
 def build_database(plan: DataPlan, seed: int, index: int, dense: bool = False) -> bytes:
@@ -79,29 +120,33 @@ def build_database(plan: DataPlan, seed: int, index: int, dense: bool = False) -
 
 
 @lru_cache(maxsize=512)
-def _analyze_gold(context: str, gold: str) -> GoldAnalysis:
+def _analyze_gold(context: str, gold: str, hints: Hints) -> GoldAnalysis:
     schema = parse_context(context)
+    for table, column in hints:
+        schema.table(table).add(column)
     facts = analyze(gold, schema)
     _add_missing(schema, facts)
-    key = tuple((table.name, tuple(table.columns.values())) for table in schema.tables.values())
-    return GoldAnalysis(key, facts)
+    return GoldAnalysis(schema, facts)
 
 
-def _schema_from_key(key: tuple[tuple[str, tuple[tuple[str, str], ...]], ...]) -> Schema:
-    schema = Schema()
-    for name, columns in key:
-        table = schema.table(name)
-        for column, declared in columns:
-            table.add(column, declared)
-    return schema
+@lru_cache(maxsize=2048)
+def _placement_hints(context: str, prediction: str) -> Hints:
+    """Columns the prediction qualifies with a context table, whose name no context table has."""
+    schema = parse_context(context)
+    names = {column for table in schema.tables.values() for column in table.columns}
+    facts = analyze(prediction, schema)
+    return tuple(sorted((schema.tables[table].name, facts.columns[(table, column)]) for table, column in facts.qualified
+                        if column not in names and table in schema.tables))
 
 
-def _add_missing(schema: Schema, facts: QueryFacts) -> None:
-    """Give the gold every table and column it uses, even those the context forgot."""
+def _add_missing(schema: Schema, facts: QueryFacts, skip: frozenset[str] = frozenset()) -> None:
+    """Give a query every table and column it uses, even those the context forgot (except the names
+    in ``skip``: the gold's unqualified names, which a second table holding them would make ambiguous)."""
     for lower, name in facts.tables.items():
         schema.table(name if schema.find(lower) is None else lower)
-    for (table, _column), name in facts.columns.items():
-        schema.table(table).add(name)
+    for (table, column), name in facts.columns.items():
+        if column not in skip or schema.table(table).has(column):
+            schema.table(table).add(name)
     for known in schema.tables.values():
         if not known.columns:
             known.add("id", "INTEGER")
@@ -109,12 +154,15 @@ def _add_missing(schema: Schema, facts: QueryFacts) -> None:
 
 def _plan(schema: Schema, gold: QueryFacts, prediction: QueryFacts) -> DataPlan:
     known = {(t, c) for t, table in schema.tables.items() for c in table.columns}
-    pools = _pool_of_columns(known, gold, prediction)
+    keys = _key_columns(schema)
+    parents = _references(schema, keys, gold, prediction)
+    pools = _pool_of_columns(known, list(parents.items()), gold, prediction)
     literals = _literals_by_pool(pools, gold, prediction)
     affinities = _affinities(schema, pools, literals, gold.numeric | prediction.numeric)
-    keys = _key_columns(pools, gold, prediction)
+    keys |= _grouped_keys(pools, gold, prediction)
     tables = tuple(
-        (table.name, tuple(ColumnPlan(name, affinities[pools[(t, c)]], pools[(t, c)], (t, c) in keys)
+        (table.name, tuple(ColumnPlan(name, affinities[pools[(t, c)]], pools[(t, c)], (t, c) in keys,
+                                      c in table.not_null, _parent_names(schema, parents.get((t, c))))
                            for c, (name, _declared) in table.columns.items()))
         for t, table in schema.tables.items()
     )
@@ -125,15 +173,24 @@ def _plan(schema: Schema, gold: QueryFacts, prediction: QueryFacts) -> DataPlan:
     return DataPlan(tables, pool_plans, loose, max(gold.limits + prediction.limits, default=0), bounds)
 
 
-def _key_columns(pools: dict[ColumnRef, str], gold: QueryFacts, prediction: QueryFacts) -> set[ColumnRef]:
-    """Joined columns that are probably primary keys, drawn without repeats as in the real databases.
+def _key_columns(schema: Schema) -> set[ColumnRef]:
+    """Columns a reader of the context takes for keys, unique and never NULL as in the real databases:
+    those declared PRIMARY KEY or UNIQUE, and in a table without a declared key, a column named like its
+    key (``id``, ``singer_id`` or ``singerid`` in ``singer``, ``country_id`` in ``countries``)."""
+    keys: set[ColumnRef] = set()
+    for name, table in schema.tables.items():
+        keys |= {(name, key[0]) for key in table.unique if len(key) == 1 and table.has(key[0])}
+        if not table.primary_key:
+            keys |= {(name, column) for column in table.columns if _named_like_key(name, column)}
+    return keys
 
-    A column named like a key (``id``, ``singer_id`` in ``singer``) is one. So is the join column of a
-    table whose plain columns a grouped query selects (``SELECT T2.name, count(*) FROM T1 JOIN T2 ...
-    GROUP BY T1.x``): the real data makes ``name`` one value per group; repeated keys would make it an
-    arbitrary row's."""
+
+def _grouped_keys(pools: dict[ColumnRef, str], gold: QueryFacts, prediction: QueryFacts) -> set[ColumnRef]:
+    """The join column of a table whose plain columns a grouped query selects (``SELECT T2.name,
+    count(*) FROM T1 JOIN T2 ... GROUP BY T1.x``): the real data makes ``name`` one value per group;
+    repeated keys would make it an arbitrary row's."""
     joined = {ref for facts in (gold, prediction) for pair in facts.joins for ref in pair}
-    keys = {(table, column) for table, column in joined if _named_like_key(table, column)}
+    keys: set[ColumnRef] = set()
     grouped_pools = {pools[ref] for ref in gold.grouped if ref in pools}
     for table, column in gold.selected_in_groups:
         if (table, column) not in gold.grouped:
@@ -141,13 +198,58 @@ def _key_columns(pools: dict[ColumnRef, str], gold: QueryFacts, prediction: Quer
     return keys
 
 
+def _references(schema: Schema, keys: set[ColumnRef], gold: QueryFacts,
+                prediction: QueryFacts) -> dict[ColumnRef, ColumnRef]:
+    """Foreign keys, ``child -> parent key``: declared ones; a column with the name of another table's
+    key (``concert.stadium_id``); a column joined with a key (``model_list.maker = car_makers.id``)."""
+    parents: dict[ColumnRef, ColumnRef] = {}
+    for name, table in schema.tables.items():
+        for column, (parent, parent_column) in table.references.items():
+            target = _declared_parent(schema, parent, parent_column)
+            if target is not None and table.has(column):
+                parents[(name, column)] = target
+    by_name: dict[str, ColumnRef] = {}
+    for key in sorted(keys):
+        by_name.setdefault(key[1], key)
+    for name, table in schema.tables.items():
+        for column in table.columns:
+            parent = by_name.get(column)
+            if parent is not None and parent[0] != name and (name, column) not in keys:
+                parents.setdefault((name, column), parent)
+    for left, right in (pair for facts in (gold, prediction) for pair in facts.joins):
+        for child, parent in ((left, right), (right, left)):
+            if parent in keys and child not in keys and child[0] != parent[0]:
+                parents.setdefault(child, parent)
+    return parents
+
+
+def _declared_parent(schema: Schema, table: str, column: str) -> ColumnRef | None:
+    parent = schema.find(table)
+    if parent is None:
+        return None
+    column = column or (parent.primary_key[0] if len(parent.primary_key) == 1 else "")
+    return (table, column) if parent.has(column) else None
+
+
+def _parent_names(schema: Schema, parent: ColumnRef | None) -> tuple[str, str] | None:
+    if parent is None:
+        return None
+    table = schema.tables[parent[0]]
+    return table.name, table.columns[parent[1]][0]
+
+
 def _named_like_key(table: str, column: str) -> bool:
-    table, column = table.replace("_", ""), column.replace("_", "")
-    return column in {"id", f"{table}id", f"{table.removesuffix('s')}id"}
+    table, column = table.replace("_", "").lower(), column.replace("_", "").lower()
+    if not column.endswith(("id", "code")):
+        return False
+    stems = {table, table.removesuffix("s"), table.removesuffix("es"), table.removesuffix("ies") + "y"}
+    return column in {"id"} | {stem + suffix for stem in stems for suffix in ("id", "code")}
 
 
-def _pool_of_columns(known: set[ColumnRef], *facts: QueryFacts) -> dict[ColumnRef, str]:
-    """Union-find over columns that are joined (or compared with IN), so joins find partners."""
+def _pool_of_columns(known: set[ColumnRef], references: list[tuple[ColumnRef, ColumnRef]],
+                     *facts: QueryFacts) -> dict[ColumnRef, str]:
+    """Union-find over columns that are joined (or compared with IN) or reference one another, so joins
+    find partners."""
     parent = {ref: ref for ref in sorted(known)}
 
     def root(ref: ColumnRef) -> ColumnRef:
@@ -156,10 +258,9 @@ def _pool_of_columns(known: set[ColumnRef], *facts: QueryFacts) -> dict[ColumnRe
             ref = parent[ref]
         return ref
 
-    for query in facts:
-        for left, right in query.joins:
-            if left in parent and right in parent:
-                parent[root(left)] = root(right)
+    for left, right in [*references, *(pair for query in facts for pair in query.joins)]:
+        if left in parent and right in parent:
+            parent[root(left)] = root(right)
     return {ref: ".".join(root(ref)) for ref in parent}
 
 
@@ -239,10 +340,12 @@ def _cached_database(plan: DataPlan, seed: int, index: int, dense: bool) -> byte
     pools = {pool.key: _draw_pool(rng, pool, shape) for pool in plan.pools}
     draws = _Draws(pools, _private_pools(rng, plan, shape, pools), {pool.key: pool.literals for pool in plan.pools},
                    {pool.key: _fitting(plan.loose, pool.affinity) for pool in plan.pools})
+    drawn = {name: _draw_rows(rng, plan, shape, name, columns, draws) for name, columns in plan.tables}
+    _keep_references(rng, plan, drawn)
     connection = sqlite3.connect(":memory:")
     try:
         for (name, columns), create in zip(plan.tables, _create_statements(plan), strict=True):
-            rows = _draw_rows(rng, plan, shape, name, columns, draws)
+            rows = drawn[name]
             connection.execute(create)
             marks = ", ".join("?" * len(columns))
             quoted = name.replace('"', '""')
@@ -252,6 +355,20 @@ def _cached_database(plan: DataPlan, seed: int, index: int, dense: bool) -> byte
         return connection.serialize()
     finally:
         connection.close()
+
+
+def _keep_references(rng: random.Random, plan: DataPlan, drawn: dict[str, list[dict[str, Value | None]]]) -> None:
+    """A referencing column holds only values its parent key holds (or NULL), as a foreign key demands."""
+    for name, columns in plan.tables:
+        for column in columns:
+            if column.parent is None or column.parent[0] not in drawn:
+                continue
+            parent_table, parent_column = column.parent
+            present = [row[parent_column] for row in drawn[parent_table] if row.get(parent_column) is not None]
+            allowed = set(present)
+            for row in drawn[name]:
+                if row[column.name] is not None and row[column.name] not in allowed:
+                    row[column.name] = rng.choice(present) if present else None
 
 
 @lru_cache(maxsize=512)
@@ -349,8 +466,7 @@ def _draw_rows(rng: random.Random, plan: DataPlan, shape: _Shape, table: str, co
                draws: _Draws) -> list[dict[str, Value | None]]:
     rows: list[dict[str, Value | None]] = []
     for copies in _block_sizes(rng, plan, shape):
-        row = {column.name: _draw_cell(rng, shape, draws, column.pool, column.name + "\0" + table)
-               for column in columns}
+        row = {column.name: _draw_cell(rng, shape, draws, column, column.name + "\0" + table) for column in columns}
         rows.extend(dict(row) for _ in range(copies))
     for column in columns:
         if column.unique:
@@ -373,10 +489,11 @@ def _distinct_values(rng: random.Random, draws: _Draws, column: ColumnPlan, coun
     return values[:count]
 
 
-def _draw_cell(rng: random.Random, shape: _Shape, draws: _Draws, pool: str, column: str) -> Value | None:
+def _draw_cell(rng: random.Random, shape: _Shape, draws: _Draws, plan: ColumnPlan, column: str) -> Value | None:
+    pool = plan.pool
     draw = rng.random()
     if draw < shape.null_rate:
-        return None
+        return None if not plan.not_null else rng.choice(draws.pools[pool])
     if draws.literals[pool] and draw < shape.null_rate + shape.literal_rate:
         return rng.choice(draws.literals[pool])
     if draws.loose[pool] and draw > 0.93:

@@ -15,7 +15,13 @@ from typing import Literal
 ErrorKind = Literal["syntax", "schema", "timeout", "forbidden", "runtime", "empty"]
 ERROR_KINDS: tuple[ErrorKind, ...] = ("syntax", "schema", "timeout", "forbidden", "runtime", "empty")
 
-DbMode = Literal["mock", "real", "both"]
+#: Which databases decide a verdict. ``context``: databases synthesized from the ``CREATE TABLE``
+#: context, with keys and references inferred as a reader of the context would; ``test-suite``: the
+#: row's real database plus fuzzed databases that keep its schema (types, keys, UNIQUE, NOT NULL,
+#: foreign keys), the official Spider metric; ``real-db``: the real database alone, the single-database
+#: convention most papers report. Rows without a real database are judged in ``context`` mode.
+JudgeMode = Literal["context", "test-suite", "real-db"]
+JUDGE_MODES: tuple[JudgeMode, ...] = ("context", "test-suite", "real-db")
 SandboxMode = Literal["process", "inline"]
 
 
@@ -29,11 +35,12 @@ class JudgeConfig:
     seed: int = 0
     #: Wall-clock limit of one query, enforced inside sqlite and, failing that, by killing the worker.
     timeout_s: float = 2.0
-    #: Spider-layout folder ``<db_dir>/<db_id>/*.sqlite`` for real-database mode.
+    #: Spider-layout folder ``<db_dir>/<db_id>/*.sqlite`` for the ``test-suite`` and ``real-db`` modes.
     db_dir: Path | None = None
-    #: ``mock``: synthesized databases only; ``real``: only the real ones (mock when a row has none);
-    #: ``both``: synthesized and real.
-    db_mode: DbMode = "mock"
+    #: Which databases decide (see :data:`JudgeMode`).
+    judge: JudgeMode = "context"
+    #: Fuzzed databases per real database in ``test-suite`` mode.
+    n_fuzzed: int = 24
     #: Result rows a query may return before it counts as a runtime error.
     max_rows: int = 10_000
     #: Longest string or blob a query may build (sqlite's SQLITE_LIMIT_LENGTH), in bytes.
@@ -63,6 +70,8 @@ class Verdict:
     detail: str | None = None
     #: Databases both queries ran on (synthesized plus real).
     databases: int = 0
+    #: The mode that judged this row (``context`` when the row has no real database).
+    judge: JudgeMode = "context"
 
 
 @dataclass(frozen=True)
