@@ -4,7 +4,8 @@
 
 Each configuration runs in a fresh Python process (cold: imports, worker start-up and database
 synthesis included) through ``SqlScorer`` + ``ftbench.scoring.score_file``, in each judge mode
-(context, real-db, test-suite), with one process and with all cores. The predictions are the golds reformatted (so both queries really run; an identical text skips one).
+(context, real-db, test-suite), with one process and with all cores. The predictions are the golds
+reformatted (so both queries really run; an identical text skips one).
 """
 
 from __future__ import annotations

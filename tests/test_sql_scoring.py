@@ -21,7 +21,8 @@ ROWS = [
      "prediction": "select name from singer where 30 < age"},
     {"id": "wrong", "context": SINGER, "gold": "SELECT Name FROM singer WHERE Age > 30",
      "prediction": "SELECT Name FROM singer WHERE Age >= 30"},
-    {"id": "schema", "context": SINGER, "gold": "SELECT count(*) FROM singer", "prediction": "SELECT count(*) FROM singers"},
+    {"id": "schema", "context": SINGER, "gold": "SELECT count(*) FROM singer",
+     "prediction": "SELECT count(*) FROM singers"},
     {"id": "exact", "context": SINGER, "gold": "SELECT count(*) FROM singer",
      "prediction": "SELECT count(*) FROM singer", "db_id": "concert_singer"},
 ]

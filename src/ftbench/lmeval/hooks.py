@@ -6,25 +6,48 @@ Docs are plain dicts built from :mod:`ftbench.data` examples; prompts come only 
 from __future__ import annotations
 
 from dataclasses import asdict
+from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from ftbench import prompts
 from ftbench.data import EVAL_SPLITS, load_spider_sql, load_viggo
+from ftbench.errors import InputError
 
 Doc = dict[str, Any]
 
 
-def spider_sql_docs(**_metadata: Any) -> Any:
-    """Evaluation split of spider_sql as a ``datasets.DatasetDict`` (lm-eval ``custom_dataset``)."""
-    split = EVAL_SPLITS["spider_sql"]
-    return _dataset_dict(split, [asdict(example) for example in load_spider_sql(split)])
+def spider_sql_docs(**metadata: Any) -> Any:
+    """Evaluation split of spider_sql as a ``datasets.DatasetDict`` (lm-eval ``custom_dataset``).
+
+    lm-eval's ``--metadata '{"db_dir": DIR, "judge": MODE}'`` arrives here; every doc carries the judge
+    it will be scored with (and the samples file records it)."""
+    split, judging = EVAL_SPLITS["spider_sql"], _judging(metadata)
+    return _dataset_dict(split, [{**asdict(example), **judging} for example in load_spider_sql(split)])
 
 
-def spider_sql_chat_docs(**_metadata: Any) -> Any:
+def spider_sql_chat_docs(**metadata: Any) -> Any:
     """As :func:`spider_sql_docs`, each doc also carrying its chat ``system`` message."""
-    split = EVAL_SPLITS["spider_sql"]
-    docs = [{**asdict(ex), "system": prompts.sql_system_message(ex.context)} for ex in load_spider_sql(split)]
+    split, judging = EVAL_SPLITS["spider_sql"], _judging(metadata)
+    docs = [{**asdict(ex), **judging, "system": prompts.sql_system_message(ex.context)}
+            for ex in load_spider_sql(split)]
     return _dataset_dict(split, docs)
+
+
+def _judging(metadata: dict[str, Any]) -> dict[str, str]:
+    """``{"judge", "db_dir"}`` from lm-eval metadata: ``test-suite`` when a ``db_dir`` is given, else
+    ``context`` (the judge modes of ``ftbench score sql``); the folder made absolute."""
+    from ftbench.sql import JUDGE_MODES
+
+    db_dir = metadata.get("db_dir")
+    judge = metadata.get("judge") or ("test-suite" if db_dir else "context")
+    if judge not in JUDGE_MODES:
+        raise InputError(f"metadata judge must be one of {', '.join(JUDGE_MODES)}, not {judge!r}")
+    if judge != "context" and not db_dir:
+        raise InputError(f"metadata judge {judge!r} needs a db_dir (Spider-layout <dir>/<db_id>/*.sqlite)")
+    if db_dir and not Path(db_dir).expanduser().is_dir():
+        raise InputError(f"metadata db_dir {db_dir!r} is not a folder")
+    return {"judge": judge, "db_dir": str(Path(db_dir).expanduser().resolve()) if db_dir else ""}
 
 
 def viggo_docs(**_metadata: Any) -> Any:
@@ -82,12 +105,20 @@ def spider_sql_results(doc: Doc, results: list[str]) -> dict[str, float]:
     from ftbench.sql import exact_match, is_valid_sql, judge
 
     prediction = extract_answer(results[0])
-    verdict = judge(doc["answer"], prediction, doc["context"])
+    config = _judge_config(doc.get("judge") or "context", doc.get("db_dir") or "")
+    verdict = judge(doc["answer"], prediction, doc["context"], db_id=doc.get("db_id"), config=config)
     return {
         "exec_acc": float(verdict.exec_match),
         "exact_match": float(exact_match(doc["answer"], prediction)),
         "valid_sql": float(is_valid_sql(prediction)),
     }
+
+
+@lru_cache(maxsize=8)
+def _judge_config(mode: str, db_dir: str) -> Any:
+    from ftbench.sql import JudgeConfig
+
+    return JudgeConfig(judge=mode, db_dir=Path(db_dir) if db_dir else None)  # type: ignore[arg-type]
 
 
 def viggo_results(doc: Doc, results: list[str]) -> dict[str, Any]:

@@ -61,6 +61,8 @@ class QueryFacts:
     qualified: set[ColumnRef] = field(default_factory=set)
     #: Lower names of the columns written without a table.
     unqualified: frozenset[str] = frozenset()
+    #: Columns tested with ``IS NULL`` / ``IS NOT NULL``: the query expects them to hold NULLs.
+    null_tested: set[ColumnRef] = field(default_factory=set)
 
 
 def parse(sql: str) -> exp.Expr | None:
@@ -86,6 +88,8 @@ def analyze(sql: str, schema: Schema) -> QueryFacts:
     _collect_numeric_uses(tree, refs, facts)
     facts.limits = [number for node in tree.find_all(exp.Limit) if (number := _int_of(node.expression)) is not None]
     _collect_set_operation_pairs(tree, refs, facts)
+    facts.null_tested = {ref for node in tree.find_all(exp.Is) if isinstance(node.expression, exp.Null)
+                         and (ref := _ref(node.this, refs)) is not None}
     grouped_selects = [select for select in tree.find_all(exp.Select) if select.args.get("group") is not None]
     facts.grouped = [ref for select in grouped_selects for item in select.args["group"].expressions
                      if (ref := _ref(item, refs)) is not None]

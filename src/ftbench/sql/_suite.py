@@ -233,6 +233,8 @@ def _fill(connection: sqlite3.Connection, rng: random.Random, real: RealSchema, 
     unique = {key[0] for key in table.unique if len(key) == 1}
     unused = {column: _key_order(rng, draws[column]) for column in unique if column in draws}
     count = 0 if rng.random() < shape.empty_rate else rng.randint(*shape.rows)
+    for column in unused.keys() & table.references.keys():  # a unique reference: one row per parent value
+        count = min(count, len(unused[column]))
     for _row in range(count):
         for _attempt in range(_INSERT_ATTEMPTS):
             row = [_cell(rng, draws[column], unused.get(column), shape) for column in columns]

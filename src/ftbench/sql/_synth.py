@@ -37,7 +37,8 @@ class ColumnPlan:
     pool: str
     #: Drawn without repeats and never NULL, like a primary key (see :func:`_key_columns`).
     unique: bool = False
-    #: Never NULL (declared NOT NULL).
+    #: Never NULL: every column but those the gold tests with IS NULL (real data rarely holds NULLs,
+    #: and a reader of the context has no reason to expect them elsewhere).
     not_null: bool = False
     #: ``(table, column)`` of the key this column references: its values are drawn from that column's
     #: (see :func:`_references`), or NULL.
@@ -162,7 +163,8 @@ def _plan(schema: Schema, gold: QueryFacts, prediction: QueryFacts) -> DataPlan:
     keys |= _grouped_keys(pools, gold, prediction)
     tables = tuple(
         (table.name, tuple(ColumnPlan(name, affinities[pools[(t, c)]], pools[(t, c)], (t, c) in keys,
-                                      c in table.not_null, _parent_names(schema, parents.get((t, c))))
+                                      c in table.not_null or (t, c) not in gold.null_tested,
+                                      _parent_names(schema, parents.get((t, c))))
                            for c, (name, _declared) in table.columns.items()))
         for t, table in schema.tables.items()
     )
