@@ -133,6 +133,35 @@ def test_score_sql_real_db_mode_uses_the_spider_database(tmp_path: Path, data_en
     assert json.loads(out.read_text())["exec_match"] is True
 
 
+@pytest.mark.parametrize(("flags", "judge"), [
+    ((), "test-suite"), (("--judge", "real-db"), "real-db"), (("--real-db-only",), "real-db"),
+    (("--judge", "context"), "context"),
+])
+def test_score_sql_records_the_judge_in_every_row_and_the_summary(tmp_path: Path, data_env: Path,
+                                                                  flags: tuple[str, ...], judge: str) -> None:
+    row = {"context": "CREATE TABLE singer (Id VARCHAR)", "gold": "SELECT count(*) FROM singer",
+           "prediction": "SELECT count(*) FROM singer", "db_id": "concert_singer"}
+    no_db = {**row, "db_id": "wta_1"}  # not in the mirror: judged on its context
+    code, stdout, stderr, out = _score_sql(tmp_path, [row, no_db], "--db-dir",
+                                           str(data_env / "spider" / "database"), *flags)
+    assert code == 0, stderr
+    assert [json.loads(line)["judge"] for line in out.read_text().splitlines()] == [judge, "context"]
+    summary = json.loads(stdout.strip().splitlines()[-1])
+    assert summary["judge"] == judge
+    assert summary["judged_by"] == ({judge: 1, "context": 1} if judge != "context" else {"context": 2})
+
+
+@pytest.mark.parametrize(("flags", "message"), [
+    (("--judge", "test-suite"), "--judge test-suite needs --db-dir"),
+    (("--judge", "real-db"), "--judge real-db needs --db-dir"),
+    (("--judge", "context", "--real-db-only"), "--real-db-only contradicts --judge context"),
+])
+def test_score_sql_judge_needs_what_it_judges_on(tmp_path: Path, flags: tuple[str, ...], message: str) -> None:
+    code, _, stderr, _ = _score_sql(tmp_path, [{"context": CONTEXT, "gold": "SELECT 1", "prediction": "SELECT 1"}],
+                                    *flags)
+    assert code == 2 and message in stderr
+
+
 def test_score_sql_gold_that_does_not_parse_names_the_line(tmp_path: Path) -> None:
     rows = [{"context": CONTEXT, "gold": "SELECT name FROM singer", "prediction": "x"},
             {"context": CONTEXT, "gold": "SELECT name FROM", "prediction": "x"}]

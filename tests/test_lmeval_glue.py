@@ -96,3 +96,33 @@ def test_viggo_chat_messages_match_the_training_format(data_env: Path) -> None:
     doc = task.test_docs()[0]
     rendered = task.fewshot_context(doc, 0, apply_chat_template=True, chat_template=lambda messages, **_: messages)
     assert rendered == prompts.viggo_chat_messages(doc["target"])
+
+
+def test_metadata_chooses_the_judge_and_the_samples_record_it(data_env: Path) -> None:
+    """lm-eval ``--metadata '{"db_dir": ..., "judge": ...}'`` reaches the docs; each doc is scored with its judge."""
+    from lm_eval.tasks import TaskManager
+
+    db_dir = data_env / "spider" / "database"
+    manager = TaskManager(include_path=str(tasks_dir()), include_defaults=False,
+                          metadata={"db_dir": str(db_dir), "judge": "real-db"})
+    task = manager.load(["spider_sql"])["tasks"]["spider_sql"]
+    doc = next(doc for doc in task.test_docs() if doc["db_id"] == "concert_singer")
+    assert (doc["judge"], doc["db_dir"]) == ("real-db", str(db_dir.resolve()))
+    # On the real database alone, a query that merely returns the same rows there is right; not on the context's.
+    row = {**doc, "answer": "SELECT count(*) FROM singer", "context": "CREATE TABLE singer (Id VARCHAR)"}
+    prediction = ["SELECT count(*) FROM singer WHERE Singer_ID > 0"]
+    assert hooks.spider_sql_results(row, prediction)["exec_acc"] == 1.0
+    assert hooks.spider_sql_results({**row, "judge": "context", "db_dir": ""}, prediction)["exec_acc"] == 0.0
+    assert hooks.spider_sql_docs()["val"][0]["judge"] == "context"
+
+
+@pytest.mark.parametrize(("metadata", "message"), [
+    ({"judge": "oracle"}, "metadata judge must be one of"),
+    ({"judge": "test-suite"}, "needs a db_dir"),
+    ({"db_dir": "/no/such/folder"}, "is not a folder"),
+])
+def test_bad_judge_metadata_is_a_clear_error(metadata: dict[str, str], message: str, data_env: Path) -> None:
+    from ftbench.errors import InputError
+
+    with pytest.raises(InputError, match=message):
+        hooks.spider_sql_docs(**metadata)

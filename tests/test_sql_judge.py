@@ -66,7 +66,9 @@ MISTAKES = [
      "SELECT country FROM singer WHERE age > 40 INTERSECT SELECT country FROM singer WHERE age < 20", SINGER),
     ("NOT IN vs IN", "SELECT fname FROM student WHERE stuid NOT IN (SELECT stuid FROM has_pet)",
      "SELECT fname FROM student WHERE stuid IN (SELECT stuid FROM has_pet)", PETS),
-    ("count(col) vs count(*)", "SELECT count(*) FROM singer", "SELECT count(age) FROM singer", SINGER),
+    # NULLs only where the gold says a column holds them (elsewhere count(age) is count(*), as on Spider's data).
+    ("count(col) vs count(*)", "SELECT count(*) FROM singer WHERE age IS NULL",
+     "SELECT count(age) FROM singer WHERE age IS NULL", SINGER),
 ]
 
 

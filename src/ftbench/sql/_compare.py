@@ -60,7 +60,15 @@ def normalized(rows: Sequence[Row]) -> list[Key]:
 
 def same_result(gold: Rows, prediction: Rows, ordered: bool) -> bool:
     """The test-suite rule, exactly (ties not considered)."""
+    if gold.width == prediction.width and _identical(gold.rows, prediction.rows, ordered):
+        return True  # values equal as Python compares them are equal as normalized: no need to look closer
     return any(True for _ in matching_permutations(gold, prediction, ordered))
+
+
+def _identical(gold: tuple[Row, ...], prediction: tuple[Row, ...], ordered: bool) -> bool:
+    if ordered or len(gold) < 2:
+        return gold == prediction
+    return len(gold) == len(prediction) and Counter(gold) == Counter(prediction)
 
 
 def matching_permutations(gold: Rows, prediction: Rows, ordered: bool) -> Iterator[tuple[int, ...]]:

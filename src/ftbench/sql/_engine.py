@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ftbench.sql._compare import KeyedRows, ordered_within_ties, same_result
 from ftbench.sql._exec import Failure, Outcome, Rows, clean_statement, open_read_only, open_serialized, run_query
-from ftbench.sql._facts import has_top_level_order, keyed_order_query
+from ftbench.sql._facts import has_top_level_limit, has_top_level_order, keyed_order_query
 from ftbench.sql._suite import SuitePlan, build_fuzzed, suite_plan
 from ftbench.sql._synth import DataPlan, build_database, make_plan
 from ftbench.sql._types import JudgeConfig, JudgeJob, JudgeMode, Verdict
@@ -73,16 +73,15 @@ def _mock_targets(plan: DataPlan, job: JudgeJob) -> list[Target]:
     return first + [Target(f"mock #{index} (dense)", plan, index, dense=True) for index in range(count, 2 * count)]
 
 
-def _real_paths(job: JudgeJob) -> list[Path]:
-    db_dir, db_id = job.config.db_dir, job.db_id
-    if db_dir is None or not db_id or Path(db_id).name != db_id or db_id in (".", ".."):
-        return []  # no real database, or a db_id that tries to leave the folder
-    return _sqlite_files(db_dir / db_id)
+def _real_paths(job: JudgeJob) -> tuple[Path, ...]:
+    return _sqlite_files(job.config.db_dir, job.db_id) if job.config.db_dir is not None and job.db_id else ()
 
 
 @lru_cache(maxsize=256)
-def _sqlite_files(folder: Path) -> list[Path]:
-    return sorted(folder.glob("*.sqlite"))
+def _sqlite_files(db_dir: Path, db_id: str) -> tuple[Path, ...]:
+    if Path(db_id).name != db_id or db_id in (".", ".."):
+        return ()  # a db_id that tries to leave the folder
+    return tuple(sorted((db_dir / db_id).glob("*.sqlite")))
 
 
 def _compare_on(targets: list[Target], job: JudgeJob, ordered: bool, need_rows: bool) -> Verdict:
@@ -116,6 +115,8 @@ def _agree(target: Target, job: JudgeJob, gold: Rows, predicted: Rows, ordered: 
         return True
     if not ordered or len(gold.rows) != len(predicted.rows):
         return False
+    if not has_top_level_limit(job.gold) and not same_result(gold, predicted, ordered=False):
+        return False  # without a LIMIT, ties only reorder rows: a different bag of rows is wrong
     # Ties in the sort keys may come in any order, and a LIMIT through a tie may keep any tied row.
     keyed = _keyed_gold(target, job.gold, job.config)
     return keyed is not None and ordered_within_ties(keyed, gold, predicted)
@@ -139,13 +140,18 @@ def _keyed_gold(target: Target, gold: str, config: JudgeConfig) -> KeyedRows | N
 
 def _run(target: Target, sql: str, config: JudgeConfig) -> Outcome:
     try:
-        connection = _open(target, config)
+        connection = _open_cached(target, config)
     except sqlite3.Error as err:  # e.g. a file in the db folder that is not a database
         return Failure("runtime", f"cannot open {target.label}: {err}")
-    try:
-        return run_query(connection, sql, config)
-    finally:
-        connection.close()
+    return run_query(connection, sql, config)
+
+
+@lru_cache(maxsize=64)
+def _open_cached(target: Target, config: JudgeConfig) -> sqlite3.Connection:
+    """Connections stay open for the next query on the same database: opening costs more than most
+    Spider queries. Reuse is safe because nothing can change them: real files are immutable and
+    read-only, and the authorizer lets only reads through (no writes, no TEMP tables, no PRAGMA)."""
+    return _open(target, config)
 
 
 def _open(target: Target, config: JudgeConfig) -> sqlite3.Connection:

@@ -11,6 +11,7 @@ import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import chain
 from pathlib import Path
 
 from ftbench.sql._types import ErrorKind, JudgeConfig
@@ -137,7 +138,7 @@ def _fetch(cursor: sqlite3.Cursor, config: JudgeConfig) -> Outcome:
     size = 0
     while batch := cursor.fetchmany(_FETCH_BATCH):
         rows.extend(batch)
-        size += sum(_approximate_size(value) for row in batch for value in row)
+        size += 8 * len(batch) * len(batch[0]) + sum(map(len, filter(_is_sized, chain.from_iterable(batch))))
         if len(rows) > config.max_rows:
             return Failure("runtime", f"more than {config.max_rows} result rows")
         if size > config.max_result_bytes:
@@ -145,8 +146,8 @@ def _fetch(cursor: sqlite3.Cursor, config: JudgeConfig) -> Outcome:
     return Rows(tuple(rows), len(cursor.description or ()))
 
 
-def _approximate_size(value: object) -> int:
-    return len(value) if isinstance(value, str | bytes) else 8
+def _is_sized(value: object) -> bool:
+    return isinstance(value, str | bytes)
 
 
 def classify(err: BaseException) -> Failure:

@@ -204,24 +204,29 @@ def _references(schema: Schema, keys: set[ColumnRef], gold: QueryFacts,
                 prediction: QueryFacts) -> dict[ColumnRef, ColumnRef]:
     """Foreign keys, ``child -> parent key``: declared ones; a column with the name of another table's
     key (``concert.stadium_id``); a column joined with a key (``model_list.maker = car_makers.id``)."""
+    parents = _declared_references(schema)
+    by_name: dict[str, ColumnRef] = {}
+    for key in sorted(keys):
+        by_name.setdefault(key[1], key)
+    for name, table in schema.tables.items():
+        for column in table.columns:
+            named = by_name.get(column)
+            if named is not None and named[0] != name and (name, column) not in keys:
+                parents.setdefault((name, column), named)
+    for left, right in (pair for facts in (gold, prediction) for pair in facts.joins):
+        for child, key in ((left, right), (right, left)):
+            if key in keys and child not in keys and child[0] != key[0]:
+                parents.setdefault(child, key)
+    return parents
+
+
+def _declared_references(schema: Schema) -> dict[ColumnRef, ColumnRef]:
     parents: dict[ColumnRef, ColumnRef] = {}
     for name, table in schema.tables.items():
         for column, (parent, parent_column) in table.references.items():
             target = _declared_parent(schema, parent, parent_column)
             if target is not None and table.has(column):
                 parents[(name, column)] = target
-    by_name: dict[str, ColumnRef] = {}
-    for key in sorted(keys):
-        by_name.setdefault(key[1], key)
-    for name, table in schema.tables.items():
-        for column in table.columns:
-            parent = by_name.get(column)
-            if parent is not None and parent[0] != name and (name, column) not in keys:
-                parents.setdefault((name, column), parent)
-    for left, right in (pair for facts in (gold, prediction) for pair in facts.joins):
-        for child, parent in ((left, right), (right, left)):
-            if parent in keys and child not in keys and child[0] != parent[0]:
-                parents.setdefault(child, parent)
     return parents
 
 
