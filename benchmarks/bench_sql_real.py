@@ -201,13 +201,15 @@ def report(mode: str, rows: list[Row], verdicts: list[bool], extra: dict[str, li
         print(f"{system:18s} {tally.n:5d} {_percent(tally.accepted, tally.n)}{cells}")
 
 
-def report_categories(rows: list[Row], verdicts: list[Verdict], show: int) -> None:
+def report_categories(rows: list[Row], verdicts: list[Verdict], show: int, proxy: list[bool] | None) -> None:
+    """Disagreements with ``reference_test_suite`` (or, for rows without one, with our test-suite mode)."""
     found: dict[str, list[int]] = defaultdict(list)
     for index, (row, verdict) in enumerate(zip(rows, verdicts, strict=True)):
-        reference = row.get("reference_test_suite")
+        reference = row.get("reference_test_suite", proxy[index] if proxy is not None else None)
         if reference is not None and verdict.exec_match != reference:
             found[category(row, verdict, bool(reference))].append(index)
-    print("disagreements with reference_test_suite, by category:")
+    against = "reference_test_suite" + (" (else ftbench test-suite)" if proxy is not None else "")
+    print(f"disagreements with {against}, by category:")
     for name, indices in sorted(found.items(), key=lambda item: -len(item[1])):
         print(f"  {len(indices):5d}  {name}")
         for index in indices[:show]:
@@ -243,7 +245,7 @@ def main(argv: Iterable[str] | None = None) -> int:
         verdicts, seconds = judge_all(rows, config, args.jobs)
         timings.append((f"ftbench {mode}, {args.jobs} process(es)", seconds))
         report(mode, rows, [verdict.exec_match for verdict in verdicts], extra)
-        report_categories(rows, verdicts, args.show)
+        report_categories(rows, verdicts, args.show, extra.get("ftbench test-suite"))
         if mode == "test-suite":  # a reference for the systems without one, for the modes after it
             extra["ftbench test-suite"] = [verdict.exec_match for verdict in verdicts]
     print("\nwall time on the same pairs:")

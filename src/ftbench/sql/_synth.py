@@ -86,7 +86,8 @@ def make_plan(context: str, gold: str, prediction: str) -> DataPlan:
     analysis = _analyze_gold(context, gold, _placement_hints(context, prediction))
     schema = copy.deepcopy(analysis.schema)
     predicted = analyze(prediction, schema)
-    _add_missing(schema, _without_typos(predicted, schema), skip=analysis.facts.unqualified)
+    gold_names = {(table, column) for table in analysis.facts.tables for column in analysis.facts.unqualified}
+    _add_missing(schema, _without_typos(predicted, schema), skip=gold_names)
     return _plan(schema, analysis.facts, predicted)
 
 
@@ -140,13 +141,13 @@ def _placement_hints(context: str, prediction: str) -> Hints:
                         if column not in names and table in schema.tables))
 
 
-def _add_missing(schema: Schema, facts: QueryFacts, skip: frozenset[str] = frozenset()) -> None:
-    """Give a query every table and column it uses, even those the context forgot (except the names
-    in ``skip``: the gold's unqualified names, which a second table holding them would make ambiguous)."""
+def _add_missing(schema: Schema, facts: QueryFacts, skip: set[ColumnRef] | None = None) -> None:
+    """Give a query every table and column it uses, even those the context forgot (except ``skip``: a
+    table the gold reads does not get a column the gold names unqualified, which would make it ambiguous)."""
     for lower, name in facts.tables.items():
         schema.table(name if schema.find(lower) is None else lower)
     for (table, column), name in facts.columns.items():
-        if column not in skip or schema.table(table).has(column):
+        if (table, column) not in (skip or set()) or schema.table(table).has(column):
             schema.table(table).add(name)
     for known in schema.tables.values():
         if not known.columns:
@@ -246,11 +247,19 @@ def _parent_names(schema: Schema, parent: ColumnRef | None) -> tuple[str, str] |
 
 
 def _named_like_key(table: str, column: str) -> bool:
-    table, column = table.replace("_", "").lower(), column.replace("_", "").lower()
-    if not column.endswith(("id", "code")):
+    """``id`` or ``code``; or the table's name, singular or abbreviated, followed by ``id`` or ``code``:
+    ``singer_id`` in ``singer``, ``country_id`` in ``countries``, ``StuID`` in ``Student``, ``ContId`` in
+    ``continents``, ``template_type_code`` in the lookup table ``Ref_Template_Types``."""
+    table = table.lower()
+    table = table.removeprefix("ref_") if table.startswith("ref_") else table
+    first_word = table.split("_")[0]
+    table, column = table.replace("_", ""), column.replace("_", "").lower()
+    stem = column.removesuffix("id") if column.endswith("id") else column.removesuffix("code")
+    if stem == column:
         return False
-    stems = {table, table.removesuffix("s"), table.removesuffix("es"), table.removesuffix("ies") + "y"}
-    return column in {"id"} | {stem + suffix for stem in stems for suffix in ("id", "code")}
+    singulars = {table, table.removesuffix("s"), table.removesuffix("es"), table.removesuffix("ies") + "y"}
+    abbreviation = 3 <= len(stem) <= 4 and len(stem) < len(first_word) and first_word.startswith(stem)
+    return not stem or stem in singulars or abbreviation
 
 
 def _pool_of_columns(known: set[ColumnRef], references: list[tuple[ColumnRef, ColumnRef]],
