@@ -49,6 +49,14 @@ KEYS = [
     pytest.param("CREATE TABLE singer (name VARCHAR, age INTEGER)",
                  "SELECT name FROM singer WHERE age IS NOT NULL", "SELECT name FROM singer", False,
                  id="nulls-where-the-gold-tests-for-them"),
+    # Strict about what the schema allows: an empty table, and ties on the maximum.
+    pytest.param("CREATE TABLE Dogs (age INTEGER)", "SELECT max(age) FROM Dogs",
+                 "SELECT age FROM Dogs ORDER BY age DESC LIMIT 1", False, id="max-vs-limit-on-an-empty-table"),
+    pytest.param(STADIUMS.replace("name VARCHAR", "capacity INTEGER"),
+                 "SELECT count(*) FROM concert WHERE stadium_id = "
+                 "(SELECT stadium_id FROM stadium ORDER BY capacity DESC LIMIT 1)",
+                 "SELECT count(*) FROM concert AS T1 JOIN stadium AS T2 ON T1.stadium_id = T2.stadium_id "
+                 "WHERE T2.capacity = (SELECT max(capacity) FROM stadium)", False, id="limit-1-vs-all-tied-maxima"),
 ]
 
 

@@ -66,8 +66,10 @@ class QueryFacts:
     null_tested: set[ColumnRef] = field(default_factory=set)
 
 
+@lru_cache(maxsize=1024)
 def parse(sql: str) -> exp.Expr | None:
-    """sqlglot's tree of one sqlite statement, or None when it cannot be read."""
+    """sqlglot's tree of one sqlite statement, or None when it cannot be read. Cached: a prediction is
+    read against the context and again against the gold's schema; callers must not change the tree."""
     try:
         tree = sqlglot.parse_one(sql, read="sqlite")
     except (SqlglotError, RecursionError, ValueError):
