@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from ftbench.sql import JUDGE_MODES, JudgeConfig, Verdict, judge
+from ftbench.sql._engine import TIES_DETAIL
 
 Row = dict[str, Any]
 REFERENCES = ("reference_test_suite", "reference_single_db")
@@ -218,6 +219,16 @@ def report_categories(rows: list[Row], verdicts: list[Verdict], show: int, proxy
                   f"{'':18s}ours: {verdict.error or ''} {verdict.detail or ''}")
 
 
+def report_exec_eval(verdicts: list[Verdict], exec_eval: list[bool]) -> None:
+    """How many rows we accept and exec_eval rejects only because ties may come in any order for us."""
+    pairs = list(zip(verdicts, exec_eval, strict=True))
+    accepted = [verdict for verdict, theirs in pairs if verdict.exec_match and not theirs]
+    tied = sum(verdict.detail == TIES_DETAIL for verdict in accepted)
+    rejected = sum(theirs and not verdict.exec_match for verdict, theirs in pairs)
+    print(f"vs exec_eval: we accept {len(accepted)} it rejects ({tied} only through ties in the gold's ORDER BY, "
+          f"{len(accepted) - tied} through float tolerance or result types); we reject {rejected} it accepts")
+
+
 def _csv(text: str | None) -> list[str] | None:
     return [part for part in text.split(",") if part] if text else None
 
@@ -245,6 +256,8 @@ def main(argv: Iterable[str] | None = None) -> int:
         verdicts, seconds = judge_all(rows, config, args.jobs)
         timings.append((f"ftbench {mode}, {args.jobs} process(es)", seconds))
         report(mode, rows, [verdict.exec_match for verdict in verdicts], extra)
+        if "exec_eval (computed)" in extra:
+            report_exec_eval(verdicts, extra["exec_eval (computed)"])
         report_categories(rows, verdicts, args.show, extra.get("ftbench test-suite"))
         if mode == "test-suite":  # a reference for the systems without one, for the modes after it
             extra["ftbench test-suite"] = [verdict.exec_match for verdict in verdicts]

@@ -19,6 +19,10 @@ from ftbench.sql._suite import SuitePlan, build_fuzzed, suite_plan
 from ftbench.sql._synth import DataPlan, build_database, make_plan
 from ftbench.sql._types import JudgeConfig, JudgeJob, JudgeMode, Verdict
 
+_EQUAL, _TIED = "equal", "tied"
+#: The detail of a verdict that holds only because rows tied on the gold's sort keys may come in any order.
+TIES_DETAIL = "equal up to ties in the gold's ORDER BY"
+
 
 @dataclass(frozen=True)
 class Target:
@@ -88,7 +92,7 @@ def _compare_on(targets: list[Target], job: JudgeJob, ordered: bool, need_rows: 
     """Correct when the results agree on every target. With ``need_rows`` (synthesized databases
     only), the gold must also return rows on one of them, or no database witnessed anything; an
     exact copy of the gold is correct regardless."""
-    compared, non_empty, gold_failure = 0, False, None
+    compared, non_empty, gold_failure, tied = 0, False, None, False
     same_text = clean_statement(job.gold) == clean_statement(job.prediction)
     for target in targets:
         gold = _gold_outcome(target, job.gold, job.config)
@@ -99,27 +103,29 @@ def _compare_on(targets: list[Target], job: JudgeJob, ordered: bool, need_rows: 
         if isinstance(predicted, Failure):
             return Verdict(False, predicted.kind, predicted.detail, compared)
         compared += 1
-        if not _agree(target, job, gold, predicted, ordered):
+        agreement = _agree(target, job, gold, predicted, ordered)
+        if not agreement:
             return Verdict(False, None, f"results differ on {target.label}", compared)
-        non_empty = non_empty or bool(gold.rows)
+        non_empty, tied = non_empty or bool(gold.rows), tied or agreement == _TIED
     if compared == 0:
         detail = gold_failure.detail if gold_failure else "no database to run on"
         return Verdict(False, "runtime", f"the gold query failed: {detail}", 0)
     if need_rows and not non_empty and not same_text:
         return Verdict(False, "empty", "the gold returned no rows on any database", compared)
-    return Verdict(True, None, None, compared)
+    return Verdict(True, None, TIES_DETAIL if tied else None, compared)
 
 
-def _agree(target: Target, job: JudgeJob, gold: Rows, predicted: Rows, ordered: bool) -> bool:
+def _agree(target: Target, job: JudgeJob, gold: Rows, predicted: Rows, ordered: bool) -> str:
+    """``_EQUAL``, ``_TIED`` (equal only up to ties in the gold's sort keys), or "" (different)."""
     if same_result(gold, predicted, ordered):
-        return True
+        return _EQUAL
     if not ordered or len(gold.rows) != len(predicted.rows):
-        return False
+        return ""
     if not has_top_level_limit(job.gold) and not same_result(gold, predicted, ordered=False):
-        return False  # without a LIMIT, ties only reorder rows: a different bag of rows is wrong
+        return ""  # without a LIMIT, ties only reorder rows: a different bag of rows is wrong
     # Ties in the sort keys may come in any order, and a LIMIT through a tie may keep any tied row.
     keyed = _keyed_gold(target, job.gold, job.config)
-    return keyed is not None and ordered_within_ties(keyed, gold, predicted)
+    return _TIED if keyed is not None and ordered_within_ties(keyed, gold, predicted) else ""
 
 
 def _has_rows(outcome: Outcome) -> bool:
