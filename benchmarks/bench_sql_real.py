@@ -251,6 +251,7 @@ def main(argv: Iterable[str] | None = None) -> int:
     if args.tsse is not None:
         extra["exec_eval (computed)"], seconds = exec_eval_all(rows, args.tsse, db_dir)
         timings.append(("test-suite-sql-eval exec_eval loop, 1 process", seconds))
+        print(f"exec_eval accuracy: {_percent(sum(extra['exec_eval (computed)']), len(rows))}")
     for mode in _csv(args.modes) or []:
         config = config_for(mode, db_dir)
         verdicts, seconds = judge_all(rows, config, args.jobs)
