@@ -66,6 +66,20 @@ def test_keys_and_references_inferred_from_the_context(context: str, gold: str, 
     assert context_verdict(context, gold, prediction) is expected
 
 
+@pytest.mark.parametrize(("table", "column", "key"), [
+    ("singer", "Singer_ID", True), ("countries", "CountryId", True), ("Student", "StuID", True),
+    ("continents", "ContId", True), ("country", "Code", True), ("airports", "AirportCode", True),
+    ("Ref_Template_Types", "template_type_code", True), ("battle", "id", True), ("Addresses", "address_id", True),
+    ("concert", "Stadium_ID", False), ("has_pet", "StuID", False), ("countrylanguage", "CountryCode", False),
+    ("Student_Enrolment_Courses", "course_id", False), ("Student_Enrolment_Courses", "student_enrolment_id", False),
+    ("singer", "paid", False), ("car_names", "MakeId", False),
+])
+def test_key_names_a_reader_recognises(table: str, column: str, key: bool) -> None:
+    from ftbench.sql._synth import _named_like_key
+
+    assert _named_like_key(table, column) is key
+
+
 # Names the minimal context omits: systems that saw the full schema use them.
 OMITTED = [
     pytest.param("CREATE TABLE concert (concert_name VARCHAR, year VARCHAR)",
