@@ -264,7 +264,8 @@ def main(argv: Iterable[str] | None = None) -> int:
             extra["ftbench test-suite"] = [verdict.exec_match for verdict in verdicts]
     print("\nwall time on the same pairs:")
     for name, seconds in timings:
-        print(f"  {name:48s} {seconds:8.1f} s  {len(rows) / seconds:8.1f} rows/s")
+        rate, cost = len(rows) / seconds, 1000 * seconds / len(rows)
+        print(f"  {name:48s} {seconds:8.1f} s  {rate:8.1f} rows/s  {cost:7.2f} ms/row")
     return 0
 
 
