@@ -32,6 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tqdm import tqdm
+
 from ftbench.sql import JUDGE_MODES, JudgeConfig, Verdict, judge
 from ftbench.sql._engine import TIES_DETAIL
 
@@ -82,17 +84,25 @@ def judge_all(rows: list[Row], config: JudgeConfig, jobs: int) -> tuple[list[Ver
     """Verdicts in row order, and the wall time. Rows are sent grouped by gold, so per-process caches hit."""
     order = sorted(range(len(rows)), key=lambda i: (rows[i]["db_id"], rows[i]["gold"]))
     started = time.perf_counter()
-    if jobs <= 1:
-        _init(config)
-        verdicts = [_judge_row(rows[i]) for i in order]
-    else:
-        with multiprocessing.get_context("spawn").Pool(jobs, initializer=_init, initargs=(config,)) as pool:
-            verdicts = list(pool.imap(_judge_row, [rows[i] for i in order], chunksize=16))
+    ordered = [rows[i] for i in order]
+    with tqdm(total=len(rows), desc=f"judge {config.judge}", unit="row", file=sys.stderr, leave=False) as bar:
+        if jobs <= 1:
+            _init(config)
+            verdicts = list(_counted(map(_judge_row, ordered), bar))
+        else:
+            with multiprocessing.get_context("spawn").Pool(jobs, initializer=_init, initargs=(config,)) as pool:
+                verdicts = list(_counted(pool.imap(_judge_row, ordered, chunksize=16), bar))
     elapsed = time.perf_counter() - started
     result: list[Verdict | None] = [None] * len(rows)
     for index, verdict in zip(order, verdicts, strict=True):
         result[index] = verdict
     return [verdict for verdict in result if verdict is not None], elapsed
+
+
+def _counted(verdicts: Iterable[Verdict], bar: tqdm[Any]) -> Iterable[Verdict]:
+    for verdict in verdicts:
+        bar.update(1)
+        yield verdict
 
 
 def exec_eval_all(rows: list[Row], tsse: Path, db_dir: Path) -> tuple[list[bool], float]:
