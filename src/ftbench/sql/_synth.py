@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import random
+import re
 import sqlite3
 import string
 from collections import Counter
@@ -26,6 +27,8 @@ _AFFINITY_TYPES: dict[str, type] = {"INTEGER": int, "REAL": float, "TEXT": str}
 #: Per database index: chance of a NULL cell. Index 0 has none, so a plain gold is never starved.
 _NULL_RATES = (0.0, 0.12, 0.05, 0.25)
 _MAX_ROWS_PER_TABLE = 40
+#: The column names a query writes after a table or alias (``T1.name``, ``t."Name"``), read without parsing.
+_QUALIFIED_NAME = re.compile(r"\w\s*\.\s*[\"`\[]?([A-Za-z_]\w*)")
 
 
 @dataclass(frozen=True)
@@ -136,6 +139,8 @@ def _placement_hints(context: str, prediction: str) -> Hints:
     """Columns the prediction qualifies with a context table, whose name no context table has."""
     schema = parse_context(context)
     names = {column for table in schema.tables.values() for column in table.columns}
+    if {name.lower() for name in _QUALIFIED_NAME.findall(prediction)} <= names:
+        return ()  # every column written with a table is one the context knows: nothing to place
     facts = analyze(prediction, schema)
     return tuple(sorted((schema.tables[table].name, facts.columns[(table, column)]) for table, column in facts.qualified
                         if column not in names and table in schema.tables))
