@@ -182,6 +182,10 @@ SUITE = [
                  "Has_Pet.PetID = Pets.PetID WHERE PetType = 'cat')", True, True, id="not-in-vs-except-over-a-key"),
     pytest.param("pets_1", "SELECT count(*) FROM pets WHERE weight > 10",
                  "SELECT count(*) FROM pets WHERE weight >= 10", True, False, id="boundary-the-real-data-misses"),
+    pytest.param("flight_2", "SELECT T1.Airline FROM AIRLINES AS T1 JOIN FLIGHTS AS T2 ON T1.uid = T2.Airline "
+                 "GROUP BY T1.Airline HAVING count(*) > 10",
+                 "SELECT airlines.airline FROM airlines JOIN flights ON airlines.uid = flights.airline "
+                 "GROUP BY airlines.airline HAVING count(*) >= 10", True, False, id="count-boundary-needs-crowds"),
 ]
 
 
@@ -190,7 +194,7 @@ SUITE = [
 def test_test_suite_mode_is_stricter_than_the_real_database(db_id: str, gold: str, prediction: str, real_db: bool,
                                                            test_suite: bool) -> None:
     for mode, expected in (("real-db", real_db), ("test-suite", test_suite)):
-        config = JudgeConfig(sandbox="inline", judge=mode, db_dir=SPIDER, n_fuzzed=12)  # type: ignore[arg-type]
+        config = JudgeConfig(sandbox="inline", judge=mode, db_dir=SPIDER)  # type: ignore[arg-type]
         verdict = judge(gold, prediction, "", db_id=db_id, config=config)
         assert (verdict.exec_match, verdict.judge) == (expected, mode)
 

@@ -30,6 +30,8 @@ _REAL_VALUES = 200
 _NULL_RATES = (0.0, 0.15, 0.0, 0.3, 0.05, 0.0)
 _ROW_RANGES = ((4, 10), (2, 5), (8, 18), (3, 8))
 _INSERT_ATTEMPTS = 4
+#: Largest count bound a crowded database is built for (rows per table).
+_MAX_CROWD = 60
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,9 @@ class SuitePlan:
     #: Columns a query joins or lines up in a set operation, ``(column, partner)``: each also draws
     #: some of its partner's real values, so the two meet.
     shared: tuple[tuple[ColumnRef, ColumnRef], ...] = ()
+    #: Numbers a query compares a count with (``HAVING count(*) > 10``): some databases are crowded, all
+    #: rows of a table alike and one less, as many or one more than such a number, so ``>`` and ``>=`` differ.
+    count_bounds: tuple[int, ...] = ()
 
 
 def suite_plan(path: Path, gold: str, prediction: str) -> SuitePlan:
@@ -65,9 +70,11 @@ def suite_plan(path: Path, gold: str, prediction: str) -> SuitePlan:
     found: dict[ColumnRef, list[Value]] = {}
     exact: dict[ColumnRef, list[Value]] = {}
     pairs: list[tuple[ColumnRef, ColumnRef]] = []
+    bounds: set[int] = set()
     for facts in (analyze(gold, schema), analyze(prediction, schema)):
         _harvest(facts, schema, found, exact)
         pairs.extend(facts.joins)
+        bounds.update(bound for bound in facts.count_bounds if bound <= _MAX_CROWD)
     for values in (found, exact):
         for (table, column), literals in list(values.items()):
             parent = schema.tables[table].references.get(column)
@@ -75,7 +82,7 @@ def suite_plan(path: Path, gold: str, prediction: str) -> SuitePlan:
                 values.setdefault(parent, []).extend(literals)
     shared = tuple(sorted({pair for left, right in pairs for pair in ((left, right), (right, left))
                            if _known(schema, left) and _known(schema, right)}))
-    return SuitePlan(path, _frozen(found), _frozen(exact), shared)
+    return SuitePlan(path, _frozen(found), _frozen(exact), shared, tuple(sorted(bounds)))
 
 
 def _known(schema: Schema, ref: ColumnRef) -> bool:
@@ -186,7 +193,7 @@ def build_fuzzed(plan: SuitePlan, seed: int, index: int) -> bytes:
     """The ``index``-th fuzzed database of ``plan`` for ``seed``, as sqlite ``serialize()`` bytes."""
     real = real_schema(plan.path)
     rng = random.Random(_stable_seed(plan, seed, index))
-    shape = _shape(rng, index)
+    shape = _shape(rng, index, plan)
     connection = sqlite3.connect(":memory:")
     try:
         for create in real.creates:
@@ -201,7 +208,7 @@ def build_fuzzed(plan: SuitePlan, seed: int, index: int) -> bytes:
 
 
 def _stable_seed(plan: SuitePlan, seed: int, index: int) -> int:
-    text = repr((plan.path.name, plan.literals, plan.exact, plan.shared, seed, index))
+    text = repr((plan.path.name, plan.literals, plan.exact, plan.shared, plan.count_bounds, seed, index))
     return int.from_bytes(hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "big")
 
 
@@ -214,9 +221,15 @@ class _Shape:
     literal_rate: float
     #: Chance that a table is left empty.
     empty_rate: float
+    #: All rows of a table alike but for their keys (see :attr:`SuitePlan.count_bounds`).
+    crowded: bool = False
 
 
-def _shape(rng: random.Random, index: int) -> _Shape:
+def _shape(rng: random.Random, index: int, plan: SuitePlan) -> _Shape:
+    if plan.count_bounds and index % 6 == 5:
+        round_ = index // 6
+        rows = plan.count_bounds[round_ % len(plan.count_bounds)] + round_ % 3 - 1
+        return _Shape((rows, rows), 0.0, 1.0, 0.0, crowded=True)
     return _Shape(_ROW_RANGES[index % len(_ROW_RANGES)], _NULL_RATES[index % len(_NULL_RATES)],
                   rng.uniform(0.2, 0.6), 0.3 if index % 5 == 4 else 0.0)
 
@@ -231,6 +244,8 @@ def _fill(connection: sqlite3.Connection, rng: random.Random, real: RealSchema, 
     names = ", ".join(_quote(table.columns[column][0]) for column in columns)
     statement = f"INSERT INTO {_quote(table.name)} ({names}) VALUES ({', '.join('?' * len(columns))})"
     unique = {key[0] for key in table.unique if len(key) == 1}
+    if shape.crowded:  # rows alike must still differ in one column of every composite key
+        unique |= {_varying_column(key, table) for key in table.unique if len(key) > 1}
     unused = {column: _key_order(rng, draws[column]) for column in unique if column in draws}
     count = 0 if rng.random() < shape.empty_rate else rng.randint(*shape.rows)
     for column in unused.keys() & table.references.keys():  # a unique reference: one row per parent value
@@ -243,6 +258,12 @@ def _fill(connection: sqlite3.Connection, rng: random.Random, real: RealSchema, 
                 break
             except sqlite3.Error:  # a key repeated (composite key), a type an INTEGER PRIMARY KEY refuses
                 continue
+
+
+def _varying_column(key: tuple[str, ...], table: Table) -> str:
+    """The column of a composite key that tells alike rows apart: its last one that references nothing."""
+    plain = [column for column in key if column not in table.references]
+    return (plain or list(key))[-1]
 
 
 @dataclass(frozen=True)
@@ -311,6 +332,8 @@ def _cell(rng: random.Random, column: _Column, unused: list[Value] | None, shape
     if unused is not None:  # a unique column: each value once, fresh ones when the choices run out
         numeric = isinstance(column.choices[0], int | float) if column.choices else True
         return unused.pop() if unused else _fresh(rng, numeric, 1)[0]
+    if shape.crowded:
+        return column.exact[0] if column.exact else column.choices[0] if column.choices else None
     if column.exact and rng.random() < shape.literal_rate:
         return rng.choice(column.exact)
     return rng.choice(column.choices) if column.choices else None
