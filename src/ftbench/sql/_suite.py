@@ -208,7 +208,8 @@ def build_fuzzed(plan: SuitePlan, seed: int, index: int) -> bytes:
 
 
 def _stable_seed(plan: SuitePlan, seed: int, index: int) -> int:
-    text = repr((plan.path.name, plan.literals, plan.exact, plan.shared, plan.count_bounds, seed, index))
+    crowds = (plan.count_bounds,) if plan.count_bounds else ()
+    text = repr((plan.path.name, plan.literals, plan.exact, plan.shared, *crowds, seed, index))
     return int.from_bytes(hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "big")
 
 
