@@ -8,15 +8,28 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
-from dataclasses import dataclass
-from functools import lru_cache
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+from ftbench.sql._cache import bytes_cached
 from ftbench.sql._compare import KeyedRows, ordered_within_ties, same_result
-from ftbench.sql._exec import Failure, Outcome, Rows, clean_statement, open_read_only, open_serialized, run_query
+from ftbench.sql._exec import (
+    Failure,
+    Outcome,
+    Rows,
+    clean_statement,
+    explain_validity,
+    open_read_only,
+    open_serialized,
+    run_query,
+    screen,
+)
 from ftbench.sql._facts import has_top_level_order, keyed_order_query
 from ftbench.sql._synth import DataPlan, build_database, make_plan
-from ftbench.sql._types import JudgeConfig, JudgeJob, Verdict
+from ftbench.sql._types import JudgeConfig, JudgeJob, ValidityJob, Verdict
+
+#: Bytes of gold results a worker keeps (the gold is the same for every prediction of an example).
+GOLD_CACHE_BYTES = 64_000_000
 
 
 @dataclass(frozen=True)
@@ -30,12 +43,25 @@ class Target:
     path: Path | None = None
 
 
+def answer(job: JudgeJob | ValidityJob) -> Verdict | bool | None:
+    """What the sandbox worker (or inline mode) replies to a job; never raises."""
+    if isinstance(job, ValidityJob):
+        return explain_validity(job.sql, job.config)
+    valid = explain_validity(job.prediction, job.config) is True
+    refusal = screen(job.prediction)
+    verdict = Verdict(False, refusal.kind, refusal.detail) if refusal is not None else evaluate(job)
+    return replace(verdict, valid_sql=valid)
+
+
 def evaluate(job: JudgeJob) -> Verdict:
-    """The verdict for one prediction; never raises for anything the inputs can cause."""
+    """The verdict for one prediction. What the inputs can cause (sqlite errors, exhausted recursion or
+    memory) is a ``runtime`` verdict; any other exception is a fault of the judge: ``internal``."""
     try:
         return _evaluate(job)
-    except (RecursionError, MemoryError, sqlite3.Error, ValueError, OverflowError) as err:
+    except (RecursionError, MemoryError, sqlite3.Error) as err:
         return Verdict(False, "runtime", f"judge failed: {type(err).__name__}: {str(err)[:200]}")
+    except Exception as err:
+        return Verdict(False, "internal", f"judge error: {type(err).__name__}: {str(err)[:200]}")
 
 
 
@@ -58,8 +84,10 @@ def _mock_targets(plan: DataPlan, job: JudgeJob) -> list[Target]:
     (a gold with several rare conditions); still deterministic for the seed."""
     count = job.config.n_databases
     first = [Target(f"mock #{index}", plan, index) for index in range(count)]
-    if any(_has_rows(_gold_outcome(target, job.gold, job.config)) for target in first):
-        return first
+    for target in first:
+        outcome = _gold_outcome(target, job.gold, job.config)
+        if _has_rows(outcome) or _timed_out(outcome):  # a gold that overruns once is not run again
+            return first
     return first + [Target(f"mock #{index} (dense)", plan, index, dense=True) for index in range(count, 2 * count)]
 
 
@@ -76,6 +104,8 @@ def _compare_on(targets: list[Target], job: JudgeJob, ordered: bool) -> Verdict:
     same_text = clean_statement(job.gold) == clean_statement(job.prediction)
     for target in targets:
         gold = _gold_outcome(target, job.gold, job.config)
+        if _timed_out(gold):
+            return Verdict(False, "runtime", "the gold query ran past the time limit", compared)
         if isinstance(gold, Failure):
             gold_failure = gold
             continue
@@ -108,12 +138,25 @@ def _has_rows(outcome: Outcome) -> bool:
     return isinstance(outcome, Rows) and bool(outcome.rows)
 
 
-@lru_cache(maxsize=4096)
+def _timed_out(outcome: Outcome) -> bool:
+    return isinstance(outcome, Failure) and outcome.kind == "timeout"
+
+
+def _outcome_bytes(outcome: Outcome | KeyedRows | None) -> int:
+    rows = outcome.rows if isinstance(outcome, Rows | KeyedRows) else ()
+    return 200 + sum(64 + sum(_value_bytes(value) for value in row) for row in rows)
+
+
+def _value_bytes(value: object) -> int:
+    return 50 + len(value) if isinstance(value, str | bytes) else 32
+
+
+@bytes_cached(GOLD_CACHE_BYTES, _outcome_bytes)
 def _gold_outcome(target: Target, gold: str, config: JudgeConfig) -> Outcome:
     return _run(target, gold, config)
 
 
-@lru_cache(maxsize=1024)
+@bytes_cached(GOLD_CACHE_BYTES // 4, _outcome_bytes)
 def _keyed_gold(target: Target, gold: str, config: JudgeConfig) -> KeyedRows | None:
     query = keyed_order_query(gold)
     outcome = _run(target, query, config) if query is not None else None

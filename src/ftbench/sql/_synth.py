@@ -18,6 +18,7 @@ from functools import lru_cache
 
 from sqlite_utils import Database
 
+from ftbench.sql._cache import bytes_cached
 from ftbench.sql._facts import ColumnRef, Literal, QueryFacts, Value, analyze
 from ftbench.sql._schema import Schema, declared_numeric, parse_context
 
@@ -25,6 +26,8 @@ _AFFINITY_TYPES: dict[str, type] = {"INTEGER": int, "REAL": float, "TEXT": str}
 #: Per database index: chance of a NULL cell. Index 0 has none, so a plain gold is never starved.
 _NULL_RATES = (0.0, 0.12, 0.05, 0.25)
 _MAX_ROWS_PER_TABLE = 40
+#: Bytes of synthesized databases a worker keeps between rows.
+DATABASE_CACHE_BYTES = 128_000_000
 
 
 @dataclass(frozen=True)
@@ -232,7 +235,7 @@ def _as_number(value: Value) -> int | float | None:
     return None
 
 
-@lru_cache(maxsize=2048)
+@bytes_cached(DATABASE_CACHE_BYTES, len)
 def _cached_database(plan: DataPlan, seed: int, index: int, dense: bool) -> bytes:
     rng = random.Random(_stable_seed(plan, seed, index))
     shape = _shape(rng, index, dense)
