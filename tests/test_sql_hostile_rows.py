@@ -103,15 +103,22 @@ def test_the_whole_row_is_bounded_by_build_timeout() -> None:
     assert judge(GOLD, GOLD, CONTEXT, config=CONFIG).exec_match  # a fresh worker took over
 
 
-def test_a_sandbox_worker_killed_between_rows_is_replaced_without_a_wrong_verdict() -> None:
+def test_a_sandbox_worker_killed_mid_row_is_replaced_and_the_row_retried() -> None:
+    import threading
+
     from ftbench.sql._isolation import worker_for
 
-    assert judge(GOLD, GOLD, CONTEXT, config=CONFIG).exec_match
-    process = worker_for(CONFIG.memory_mb)._process
+    config = JudgeConfig(timeout_s=20, n_databases=2)
+    slow = GOLD + (" AND (SELECT count(*) FROM (WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c"
+                   " WHERE x < 2000000) SELECT x FROM c)) > 0")
+    judge(GOLD, GOLD, CONTEXT, config=config)
+    process = worker_for(config.memory_mb)._process
     assert process is not None
-    os.kill(process.pid, signal.SIGKILL)
-    process.wait()
-    verdict = judge(GOLD, "SELECT name FROM singer WHERE 20 < age", CONTEXT, config=CONFIG)
+    killer = threading.Timer(0.3, os.kill, (process.pid, signal.SIGKILL))
+    killer.start()
+    verdict = judge(GOLD, slow, CONTEXT, config=config)
+    killer.join()
+    assert worker_for(config.memory_mb)._process is not process  # it really was killed during the row
     assert (verdict.exec_match, verdict.error) == (True, None), verdict
 
 
@@ -132,15 +139,16 @@ def test_a_worker_that_dies_on_every_try_gives_internal_not_wrong() -> None:
         worker.close()
 
 
-@pytest.mark.parametrize("literal", ["'NaN'", "'inf'", "'1_000'"])
-def test_a_judge_fault_is_internal_and_counted(literal: str) -> None:
+@pytest.mark.parametrize("literal", ["'NaN'", "'inf'"])
+def test_a_judge_fault_is_internal_counted_and_named(literal: str) -> None:
+    """Today these literals crash database synthesis: that is the judge's fault, not the prediction's."""
     gold = f"SELECT name FROM singer WHERE age = {literal}"
-    verdict = judge(gold, gold, CONTEXT, config=CONFIG)
-    assert verdict.error in (None, "internal", "empty"), verdict  # never a silent "runtime"
     scorer = SqlScorer(CONFIG)
-    scored = [{**row, **scorer.failed(row, "test")} for row in [_row(gold)]]
+    row = {**_row(gold, gold=gold), "id": "nan-row"}
+    scored = [{**row, **scorer.score(row)}]
+    assert (scored[0]["exec_match"], scored[0]["error"]) == (False, "internal")
     assert scorer.summarize(scored)["errors"]["internal"] == 1
-    assert "could not be judged" in scorer.warnings(scored)[0]
+    assert "nan-row" in scorer.warnings(scored)[0]
 
 
 def test_gold_results_are_cached_within_a_byte_budget() -> None:

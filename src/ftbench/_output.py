@@ -55,7 +55,7 @@ class RowJournal:
     def __enter__(self) -> RowJournal:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._handle = self.path.open("a+b")
+            self._handle = self.path.open("a+b", buffering=0)  # unbuffered: each line goes out whole, at once
         except OSError as err:
             raise self._error(err) from err
         try:
@@ -63,13 +63,20 @@ class RowJournal:
         except OSError as err:
             self._handle.close()
             raise OutputError(f"{self.path}: another run is writing this file") from err
-        self._guard(self._start)
+        try:
+            self._guard(self._start)
+        except OutputError:
+            self.__exit__(None, None, None)
+            raise
         return self
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
                  trace: TracebackType | None) -> None:
         if self._handle is not None:
-            self._handle.close()  # closing drops the lock
+            try:
+                self._handle.close()  # closing drops the lock
+            except OSError:
+                pass  # nothing buffered to lose; a write error was already raised
 
     def _start(self) -> None:
         handle = self._require()
@@ -94,8 +101,9 @@ class RowJournal:
         handle = self._require()
 
         def write() -> None:
-            handle.write(dumps_line(row))
-            handle.flush()
+            data = memoryview(dumps_line(row))
+            while data:
+                data = data[handle.write(data) or 0:]
 
         self._guard(write)
 

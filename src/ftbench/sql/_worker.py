@@ -70,8 +70,11 @@ def main(argv: list[str]) -> int:
     _limit_heap(int(argv[2]) if len(argv) > 2 else 512)
     from ftbench.sql import _engine  # noqa: F401 - import before saying ready, so start-up is not a job's time
 
-    write_frame(replies, READY)  # the parent now removes the folder; the mapping outlives the file
-    _serve(board, sys.stdin.buffer, replies)
+    try:
+        write_frame(replies, READY)  # the parent now removes the folder; the mapping outlives the file
+        _serve(board, sys.stdin.buffer, replies)
+    except BrokenPipeError:  # the parent is gone (killed, interrupted): nothing left to answer
+        pass
     return 0
 
 
