@@ -141,7 +141,8 @@ def test_empty_input_is_an_error(tmp_path: Path) -> None:
 
 
 def test_deeply_nested_ids_and_lone_surrogates(tmp_path: Path) -> None:
-    deep = '{"gold": "%s", "prediction": "x", "id": %s1%s}' % (VIGGO_GOLD, "[" * 100_000, "]" * 100_000)
+    nested = "[" * 100_000 + "1" + "]" * 100_000
+    deep = f'{{"gold": "{VIGGO_GOLD}", "prediction": "x", "id": {nested}}}'
     source = tmp_path / "deep.jsonl"
     source.write_text(deep + "\n")
     result = _cli("score", "viggo", "--input", str(source), "--output", str(tmp_path / "o.jsonl"), "--no-progress")
@@ -184,8 +185,8 @@ def test_resume_after_ctrl_c(tmp_path: Path) -> None:
             for row in _sql_rows(40)]
     source = _write(tmp_path / "in.jsonl", rows)
     output = tmp_path / "out.jsonl"
-    command = [str(Path(sys.executable).parent / "ftbench"), "score", "sql", "--input", str(source), "--output", str(output),
-               "--jobs", "1", "--no-progress", "--num-dbs", "8"]
+    command = [str(Path(sys.executable).parent / "ftbench"), "score", "sql", "--input", str(source),
+               "--output", str(output), "--jobs", "1", "--no-progress", "--num-dbs", "8"]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and (not output.exists() or output.read_text().count("\n") < 2):

@@ -206,3 +206,31 @@ def test_the_lm_eval_hook_survives_a_judge_that_raises(monkeypatch: pytest.Monke
     monkeypatch.setattr(ftbench.sql, "judge", broken)
     assert spider_sql_results({"answer": GOLD, "context": CONTEXT}, [GOLD]) == \
         {"exec_acc": 0.0, "exact_match": 0.0, "valid_sql": 0.0}
+
+
+@pytest.mark.slow
+def test_lm_eval_finishes_with_results_when_the_model_answers_hostile_sql(data_env: Path, tmp_path: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """A served model whose answers attack the caller: lm-eval still writes its results, every one wrong."""
+    from tests.fake_openai import FakeOpenAI
+    from tests.lmeval_runs import read_outputs, run_cli
+
+    hostile = ["PRAGMA hard_heap_limit=1", "PRAGMA soft_heap_limit=1", CTE_BOMB, "SELECT " + "1 + " * 30_000 + "1"]
+    served: list[str] = []
+
+    def reply(_body: dict[str, object]) -> str:
+        served.append(hostile[len(served) % len(hostile)])
+        return served[-1]
+
+    with FakeOpenAI(chat_reply=reply) as fake:
+        monkeypatch.setenv("OPENAI_API_KEY", fake.api_key)
+        out = tmp_path / "eval"
+        run_cli(["ftbench", "eval", "--model", "ftbench-chat-completions",
+                 "--model_args", f"model=m,base_url={fake.url}/chat/completions", "--tasks", "spider_sql_chat",
+                 "--apply_chat_template", "--limit", str(len(hostile)), "--log_samples", "--output_path", str(out)],
+                cwd=tmp_path)
+    results, samples = read_outputs(out)
+    assert sorted(served) == sorted(hostile)
+    scores = results["results"]["spider_sql_chat"]
+    assert scores["exec_acc,none"] == 0.0 and scores["valid_sql,none"] == 0.5  # the PRAGMAs parse
+    assert len(samples["spider_sql_chat"]) == len(hostile)

@@ -4,6 +4,7 @@ rows already scored and rewritten atomically in input order at the end."""
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -73,10 +74,8 @@ class RowJournal:
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
                  trace: TracebackType | None) -> None:
         if self._handle is not None:
-            try:
+            with contextlib.suppress(OSError):  # unbuffered: nothing to lose; a write error was raised already
                 self._handle.close()  # closing drops the lock
-            except OSError:
-                pass  # nothing buffered to lose; a write error was already raised
 
     def _start(self) -> None:
         handle = self._require()

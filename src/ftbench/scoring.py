@@ -93,14 +93,14 @@ class ScoreReport:
 
 def read_rows(path: Path, scorer: RowScorer) -> list[Row]:
     """Read and validate every line first, so a bad line is reported before any long work starts."""
+    rows: list[Row] = []
     try:
-        raw = path.read_bytes()
+        with path.open("rb") as lines:  # line by line: a huge line is held once, not with the whole file
+            for number, line in enumerate(lines, start=1):
+                if line.strip():
+                    rows.append(_parse_line(path, number, line.rstrip(b"\n"), scorer))
     except OSError as err:
         raise InputError(f"{path}: cannot read input ({err.strerror})") from err
-    rows: list[Row] = []
-    for number, line in enumerate(raw.split(b"\n"), start=1):
-        if line.strip():
-            rows.append(_parse_line(path, number, line, scorer))
     return rows
 
 
