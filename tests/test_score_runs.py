@@ -234,3 +234,27 @@ def test_killed_pool_workers_are_replaced_and_their_rows_retried(tmp_path: Path)
     assert [row["exec_match"] for row in scored] == [True, False, True, False, True, False]  # "once" was retried
     assert report.exit_code == 3 and report.summary["errors"]["internal"] == 1
     assert "always" in report.warnings[0]
+
+
+class HangingScorer(SqlScorer):
+    """Never returns on the row whose id is "hang" (a worker stuck outside any timeout)."""
+
+    stall_s = 6.0
+
+    def score(self, row: dict[str, Any]) -> dict[str, Any]:
+        if row["id"] == "hang":
+            time.sleep(3600)
+        return super().score(row)
+
+
+@pytest.mark.slow
+def test_a_hung_pool_worker_never_hangs_the_run(tmp_path: Path) -> None:
+    rows = _sql_rows(3)
+    rows[1]["id"] = "hang"
+    source = _write(tmp_path / "in.jsonl", rows)
+    started = time.monotonic()
+    report = score_file(HangingScorer(JudgeConfig(n_databases=2)),
+                        ScoreRun(source, tmp_path / "out.jsonl", jobs=2, progress=False))
+    assert time.monotonic() - started < 60
+    assert report.summary["errors"]["internal"] == 1 and report.exit_code == 3
+    assert "hang" in report.warnings[0]

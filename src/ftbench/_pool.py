@@ -44,8 +44,7 @@ def score_rows(scorer: RowScorer, rows: list[Row], jobs: int, stall_s: float | N
             done += 1
             yield added
         if stream.broken_until > done:
-            for row in rows[done:stream.broken_until]:
-                yield _score_alone(scorer, row, stall)
+            yield from _one_by_one(scorer, rows[done:stream.broken_until], stall)
             done = stream.broken_until
 
 
@@ -81,17 +80,27 @@ class _Ordered:
             _close(pool)
 
 
-def _score_alone(scorer: RowScorer, row: Row, stall_s: float) -> Row:
-    """One row in its own single-process pool; once more in a fresh one if that fails."""
-    for _attempt in range(2):
-        pool = _new_pool(1)
-        try:
-            return _result(pool.submit(scorer.score, row), stall_s)
-        except _PoolFailed:
-            _kill(pool)
-        finally:
-            _close(pool)
-    return scorer.failed(row, "its worker process died twice")
+def _one_by_one(scorer: RowScorer, rows: list[Row], stall_s: float) -> Iterator[Row]:
+    """Rows in a single-process pool, one at a time, so the one that breaks it is known: it is retried
+    once in a fresh pool, and gets ``scorer.failed`` if it breaks that one too."""
+    pool = _new_pool(1)
+    try:
+        for row in rows:
+            for attempt in range(2):
+                try:
+                    yield _result(pool.submit(scorer.score, row), stall_s)
+                    break
+                except _PoolFailed:
+                    _kill(pool)
+                    _close(pool)
+                    pool = _new_pool(1)
+                    if attempt == 1:
+                        yield scorer.failed(row, "its worker process died or hung twice")
+    except BaseException:
+        _kill(pool)
+        raise
+    finally:
+        _close(pool)
 
 
 def _result(future: Future[Row], stall_s: float) -> Row:

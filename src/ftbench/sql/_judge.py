@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from ftbench.sql._text import encodable, sandboxed
+from dataclasses import replace
+
+from ftbench.sql._text import encodable, sandboxed, sql_validity
 from ftbench.sql._types import JudgeConfig, JudgeJob, Verdict
 
 _DEFAULT = JudgeConfig()
@@ -20,6 +22,8 @@ def judge(gold: str, prediction: str, context: str, *, db_id: str | None = None,
     config = config or _DEFAULT
     refusal = _refuse(gold, prediction, context, config)
     if refusal is not None:
+        if not (refusal.detail or "").startswith("prediction"):  # the prediction itself may still parse
+            return replace(refusal, valid_sql=sql_validity(prediction, config) is True)
         return refusal
     reply = sandboxed(JudgeJob(gold, prediction, context, db_id, config))
     if isinstance(reply, Verdict):
@@ -40,7 +44,7 @@ def _refuse(gold: str, prediction: str, context: str, config: JudgeConfig) -> Ve
         if len(text) > limit:
             return Verdict(False, "forbidden", f"{name} longer than {limit} characters")
     if not prediction.strip():
-        return Verdict(False, "empty", "blank prediction")
+        return Verdict(False, "empty", "prediction is blank")
     for name, text, _ in limits:
         if not encodable(text):
             return Verdict(False, "syntax", f"{name} is not valid Unicode (a lone surrogate)")
