@@ -235,3 +235,19 @@ def test_lm_eval_finishes_with_results_when_the_model_answers_hostile_sql(data_e
     scores = results["results"]["spider_sql_chat"]
     assert scores["exec_acc,none"] == 0.0 and scores["valid_sql,none"] == 0.5  # the PRAGMAs parse
     assert len(samples["spider_sql_chat"]) == len(hostile)
+
+
+def test_an_interrupted_wait_never_hands_a_late_answer_to_the_next_job() -> None:
+    import threading
+
+    from ftbench.sql._isolation import worker_for
+
+    slow = GOLD + (" AND (SELECT count(*) FROM (WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c"
+                   " WHERE x < 1000000) SELECT x FROM c)) > 0")
+    worker = worker_for(CONFIG.memory_mb)
+    threading.Timer(0.2, signal.raise_signal, (signal.SIGINT,)).start()
+    with pytest.raises(KeyboardInterrupt):
+        judge(GOLD, slow, CONTEXT, config=JudgeConfig(timeout_s=20, n_databases=4))
+    assert worker._process is None  # the busy worker was ended, not left with a reply in its pipe
+    verdict = judge(GOLD, "SELECT name FROM singer", CONTEXT, config=CONFIG)
+    assert (verdict.exec_match, verdict.error) == (False, None), verdict

@@ -76,7 +76,11 @@ class SandboxWorker:
         except OSError:
             self.close()
             return Lost(False, "the sandbox worker exited before taking the job")
-        return self._await(process)
+        try:
+            return self._await(process)
+        except BaseException:  # e.g. Ctrl-C while waiting: its late answer must never pass for the next job's
+            self.close()
+            raise
 
     def _await(self, process: subprocess.Popen[bytes]) -> object:
         stdout = process.stdout
