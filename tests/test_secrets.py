@@ -42,3 +42,20 @@ def test_run_records_are_redacted(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     assert KEY not in (tmp_path / "run.json").read_text(encoding="utf-8")
     loaded = load_run(tmp_path)
     assert loaded is not None and loaded.error is not None and "rejected" in loaded.error["message"]
+
+
+def test_job_progress_and_failure_messages_are_redacted(monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    from ftbench.finetune.openai_jobs import Event, Job, Printer, describe_failure
+
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    event = Event(id="ev1", created_at=0, level="error", message=f"bad key {KEY}")
+    shown = io.StringIO()
+    Printer(stream=shown).on_event(event)
+    job = Job(id="ftjob-1", status="failed", model="m", fine_tuned_model=None, trained_tokens=None, created_at=None,
+              finished_at=None, hyperparameters={}, training_file=None, validation_file=None,
+              error={"message": f"key {KEY} revoked"})
+    failure = describe_failure(job, [event])
+    assert "bad key" in shown.getvalue() and "revoked" in failure
+    assert KEY not in shown.getvalue() and KEY not in failure
