@@ -9,7 +9,7 @@ from typing import Any
 
 from ftbench.scoring import Row, mean_of
 from ftbench.sql._judge import judge
-from ftbench.sql._text import exact_match, sql_validity
+from ftbench.sql._text import encodable, exact_match, sql_validity
 from ftbench.sql._types import ERROR_KINDS, JudgeConfig
 
 #: How many row ids a warning names before it says "and N more".
@@ -31,13 +31,13 @@ class SqlScorer:
         return 2 * (self.config.build_timeout_s + 1.0) + 60.0
 
     def check(self, row: Row) -> None:
-        """A row whose gold does not parse as one SQL statement (decided in the sandbox; a gold too long
-        or that cannot be compiled in time is left to the judge, which scores it), or whose ``db_id``
-        is not a string, can never be judged."""
+        """A row whose gold does not parse as one SQL statement (decided in the sandbox; a gold too long,
+        not valid Unicode, or that cannot be compiled in time is left to the judge, which scores it and
+        says why), or whose ``db_id`` is not a string, can never be judged."""
         if row.get("db_id") is not None and not isinstance(row["db_id"], str):
             raise ValueError("db_id must be a string or null")
         gold = row["gold"]
-        if len(gold) <= self.config.max_sql_chars and sql_validity(gold, self.config) is False:
+        if len(gold) <= self.config.max_sql_chars and encodable(gold) and sql_validity(gold, self.config) is False:
             raise ValueError(f"gold is not one valid SQL statement: {gold[:80]!r}")
 
     def score(self, row: Row) -> Row:
