@@ -147,14 +147,15 @@ def test_deeply_nested_ids_and_lone_surrogates(tmp_path: Path) -> None:
     source.write_text(deep + "\n")
     result = _cli("score", "viggo", "--input", str(source), "--output", str(tmp_path / "o.jsonl"), "--no-progress")
     assert result.exit_code == 2 and f"{source}:1" in result.stderr and "nested" in result.stderr
-    rows = [{"id": "\ud800", "context": SINGER, "gold": "SELECT count(*) FROM singer", "prediction": "SELECT '\udc00'"}]
-    source = tmp_path / "surrogate.jsonl"
-    source.write_text(json.dumps(rows[0]) + "\n")  # json.dumps escapes the surrogates: valid JSON, valid UTF-8
+    rows = [{"id": "\ud800", "context": SINGER, "gold": "SELECT count(*) FROM singer", "prediction": "SELECT '\udc00'"},
+            {"id": "g", "context": SINGER, "gold": "SELECT '\udc00' FROM singer", "prediction": "SELECT 1"}]
+    source = _write(tmp_path / "surrogate.jsonl", rows)  # json.dumps escapes surrogates: valid JSON, valid UTF-8
     result = _cli("score", "sql", "--input", str(source), "--output", str(tmp_path / "s.jsonl"), "--jobs", "1",
                   "--no-progress")
     assert result.exit_code == 0, result.output
-    scored = json.loads((tmp_path / "s.jsonl").read_text(encoding="utf-8"))
-    assert (scored["id"], scored["error"], scored["exec_match"]) == ("\ud800", "syntax", False)
+    scored = [json.loads(line) for line in (tmp_path / "s.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert [(row["id"], row["error"], row["exec_match"]) for row in scored] == \
+        [("\ud800", "syntax", False), ("g", "syntax", False)]
 
 
 # --- resume ----------------------------------------------------------------------------------------------
