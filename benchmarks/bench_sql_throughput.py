@@ -30,7 +30,7 @@ from ftbench.sql import JudgeConfig, SqlScorer
 source, target, jobs, mode, db_dir = sys.argv[1:6]
 config = JudgeConfig(judge=mode, db_dir=Path(db_dir) if mode != "context" else None)
 started = time.perf_counter()
-summary = score_file(SqlScorer(config), ScoreRun(Path(source), Path(target), jobs=int(jobs), progress=False))
+summary = score_file(SqlScorer(config), ScoreRun(Path(source), Path(target), jobs=int(jobs), progress=False)).summary
 print(summary["n"], summary["exec_acc"], time.perf_counter() - started)
 """
 

@@ -8,7 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from ftbench._paths import absolute_path_env
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
+# The README runs the tests with FTBENCH_DATA_DIR=../shared/data; subprocesses (lm_eval, servers) run in
+# other folders, so the test session, like the ftbench CLI, resolves it once against its own folder.
+absolute_path_env()
 
 
 def mirror_dir() -> Path:

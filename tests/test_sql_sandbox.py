@@ -43,6 +43,12 @@ def hostile(target: Path) -> list[tuple[str, str, str]]:
     ]
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _warm_worker() -> None:
+    """Start the worker first: its start-up (imports, a second on a busy machine) is not a query's time."""
+    judge(GOLD, GOLD, CONTEXT, config=CONFIG)
+
+
 @pytest.fixture(scope="module")
 def target(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("attack-target")

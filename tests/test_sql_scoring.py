@@ -42,7 +42,8 @@ def test_scorer_is_picklable_and_scores_rows() -> None:
 def test_score_file_in_parallel_streams_every_row(tmp_path: Path) -> None:
     source, target = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
     source.write_text("".join(json.dumps(row) + "\n" for row in ROWS * 3), encoding="utf-8")
-    summary = score_file(SqlScorer(JudgeConfig(n_databases=4)), ScoreRun(source, target, jobs=2, progress=False))
+    run = ScoreRun(source, target, jobs=2, progress=False)
+    summary = score_file(SqlScorer(JudgeConfig(n_databases=4)), run).summary
     lines = [json.loads(line) for line in target.read_text(encoding="utf-8").splitlines()]
     assert [line["id"] for line in lines] == [row["id"] for row in ROWS * 3]
     assert summary["n"] == 12

@@ -219,7 +219,7 @@ def test_scorer_survives_pickling() -> None:
 def test_score_file_writes_rows_and_summary(tmp_path: Path) -> None:
     source, target = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
     source.write_text("".join(json.dumps({"gold": g, "prediction": p}) + "\n" for g, p in CORPUS))
-    summary = score_file(ViggoScorer(), ScoreRun(source, target, progress=False))
+    summary = score_file(ViggoScorer(), ScoreRun(source, target, progress=False)).summary
     assert summary["n"] == 3
     assert summary["slot_f1"] == pytest.approx(12 / 17)
     written = [json.loads(line) for line in target.read_text().splitlines()]

@@ -9,11 +9,14 @@ from collections.abc import Callable
 from dataclasses import replace
 from functools import wraps
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import click
 
 from ftbench.errors import FtbenchError
+
+if TYPE_CHECKING:
+    from ftbench.scoring import ScoreReport
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -26,6 +29,9 @@ def _friendly_errors(command: F) -> F:
         except FtbenchError as err:
             click.echo(f"error: {err}", err=True)
             sys.exit(err.exit_code)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            sys.exit(130)
 
     return wrapper  # type: ignore[return-value]
 
@@ -34,6 +40,9 @@ def _friendly_errors(command: F) -> F:
 @click.version_option(package_name="ftbench")
 def main() -> None:
     """ftbench: fine-tune an open model or a closed one? Decide with numbers."""
+    from ftbench._paths import absolute_path_env
+
+    absolute_path_env()  # resolved once, here, so every subprocess we start reads the same folder
 
 
 @main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True,
@@ -69,30 +78,42 @@ _output = click.option("--output", "output_path", type=click.Path(path_type=Path
                        help="JSONL to write: each input row plus its scores, streamed as scored.")
 _progress = click.option("--progress/--no-progress", default=True, show_default=True,
                          help="Progress bar on stderr.")
+_resume = click.option("--resume", is_flag=True,
+                       help="Keep the rows already in --output (same id and input) and score only the others.")
+
+
+def _finish(report: ScoreReport) -> None:
+    """Warnings on stderr, the summary as the last stdout line, and the report's exit code."""
+    for warning in report.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    click.echo(json.dumps(report.summary))
+    if report.exit_code:
+        sys.exit(report.exit_code)
 
 
 @score.command("viggo")
 @_input
 @_output
 @_progress
+@_resume
 @_friendly_errors
-def score_viggo(input_path: Path, output_path: Path, progress: bool) -> None:
+def score_viggo(input_path: Path, output_path: Path, progress: bool, resume: bool) -> None:
     """Score ViGGO meaning representations: rows {gold, prediction}."""
     from ftbench.scoring import ScoreRun, score_file
     from ftbench.viggo import ViggoScorer
 
-    summary = score_file(ViggoScorer(), ScoreRun(input_path, output_path, jobs=1, progress=progress))
-    click.echo(json.dumps(summary))
+    _finish(score_file(ViggoScorer(), ScoreRun(input_path, output_path, jobs=1, progress=progress, resume=resume)))
 
 
 @score.command("sql")
 @_input
 @_output
-@click.option("--db-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
-              help="Spider-layout folder <dir>/<db_id>/*.sqlite with the rows' real databases.")
+@click.option("--db-dir", type=click.Path(path_type=Path, file_okay=False, exists=True, resolve_path=True),
+              default=None, help="Spider-layout folder <dir>/<db_id>/*.sqlite with the rows' real databases.")
 @click.option("--judge", "judge_mode", type=click.Choice(["context", "test-suite", "real-db"]), default=None,
               help="Which databases decide: synthesized from the context; the real database plus fuzzed ones "
-                   "with its schema; the real database alone. [default: test-suite with --db-dir, else context]")
+                   "with its schema; the real database alone (rows without one: context, counted as no_real_db). "
+                   "[default: test-suite with --db-dir, else context]")
 @click.option("--real-db-only", is_flag=True, help="Alias of --judge real-db.")
 @click.option("--num-dbs", type=click.IntRange(min=1), default=None, help="Synthesized databases per example.")
 @click.option("--timeout", type=click.FloatRange(min=0.01), default=None, help="Per-query timeout in seconds.")
@@ -100,21 +121,26 @@ def score_viggo(input_path: Path, output_path: Path, progress: bool) -> None:
 @click.option("--jobs", type=click.IntRange(min=1), default=os.cpu_count() or 1, show_default="all cores",
               help="Worker processes.")
 @_progress
+@_resume
 @_friendly_errors
 def score_sql(input_path: Path, output_path: Path, db_dir: Path | None, judge_mode: str | None, real_db_only: bool,
-              num_dbs: int | None, timeout: float | None, seed: int, jobs: int, progress: bool) -> None:
-    """Score SQL predictions: rows {context, gold, prediction} (optional db_id, id)."""
+              num_dbs: int | None, timeout: float | None, seed: int, jobs: int, progress: bool, resume: bool) -> None:
+    """Score SQL predictions: rows {context, gold, prediction} (optional db_id, id).
+
+    Exit codes: 0 done; 2 bad input, options or output; 3 some row could not be judged (error
+    'internal', named on stderr); 130 interrupted (the rows scored so far are kept; --resume continues).
+    """
     from ftbench.scoring import ScoreRun, score_file
     from ftbench.sql import JudgeConfig, SqlScorer
 
     mode = _judge_mode(db_dir, judge_mode, real_db_only)
-    config = JudgeConfig(seed=seed, db_dir=db_dir.resolve() if db_dir else None, judge=mode)
+    config = JudgeConfig(seed=seed, db_dir=db_dir, judge=mode)
     if num_dbs is not None:
         config = replace(config, n_databases=num_dbs)
     if timeout is not None:
         config = replace(config, timeout_s=timeout)
-    summary = score_file(SqlScorer(config), ScoreRun(input_path, output_path, jobs=jobs, progress=progress))
-    click.echo(json.dumps(summary))
+    run = ScoreRun(input_path, output_path, jobs=jobs, progress=progress, resume=resume)
+    _finish(score_file(SqlScorer(config), run))
 
 
 def _judge_mode(db_dir: Path | None, judge_mode: str | None,

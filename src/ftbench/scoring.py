@@ -2,25 +2,31 @@
 
 One runner serves every task: a :class:`RowScorer` says which fields a row needs, scores one row, and
 summarises the metric columns of all rows. The runner reads and validates the input, scores rows in
-parallel (ordered), writes each scored row as soon as it is ready, shows a progress bar on stderr, and
-returns the summary that the CLI prints as its last line.
+parallel (ordered), appends each scored row to the output as soon as it is ready (whole lines, under a
+lock, so a crash or a second writer cannot corrupt it), shows a progress bar on stderr, and returns the
+summary that the CLI prints as its last line. ``resume`` keeps the rows an earlier run already wrote.
 """
 
 from __future__ import annotations
 
 import json
-import multiprocessing
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 from tqdm import tqdm
 
-from ftbench.errors import InputError
+from ftbench._output import RowJournal, row_keys
+from ftbench._pool import score_rows
+from ftbench.errors import FtbenchError, InputError
 
 Row = dict[str, Any]
+#: Exit code of a run in which some row could not be judged at all (``error: internal``).
+EXIT_INTERNAL = 3
+#: Exit code of an interrupted run (as a shell reports SIGINT).
+EXIT_INTERRUPTED = 130
 
 
 class RowScorer(Protocol):
@@ -40,9 +46,24 @@ class RowScorer(Protocol):
         """Return the fields to add to ``row`` (metric columns)."""
         ...
 
+    def failed(self, row: Row, detail: str) -> Row:
+        """The fields to add to a row that could not be scored at all (its process died twice):
+        wrong, with ``error: internal``."""
+        ...
+
     def summarize(self, scored: Sequence[Row]) -> dict[str, Any]:
         """Return the summary of all scored rows (without ``n``, which the runner adds)."""
         ...
+
+    def warnings(self, scored: Sequence[Row]) -> list[str]:
+        """Conditions a user must hear about (on stderr), e.g. rows the judge could not judge."""
+        ...
+
+
+class Interrupted(FtbenchError):
+    """The user stopped the run (Ctrl-C); what was scored is in the output."""
+
+    exit_code = EXIT_INTERRUPTED
 
 
 @dataclass(frozen=True)
@@ -53,18 +74,33 @@ class ScoreRun:
     output: Path
     jobs: int = 1
     progress: bool = True
+    #: Keep the rows already in ``output`` (matched by ``id`` and content) and score only the others.
+    resume: bool = False
+
+
+@dataclass(frozen=True)
+class ScoreReport:
+    """The summary line, the warnings for stderr, and the exit code a CLI should end with."""
+
+    summary: dict[str, Any]
+    warnings: tuple[str, ...] = ()
+    internal: int = 0
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_INTERNAL if self.internal else 0
 
 
 def read_rows(path: Path, scorer: RowScorer) -> list[Row]:
     """Read and validate every line first, so a bad line is reported before any long work starts."""
+    rows: list[Row] = []
     try:
-        raw = path.read_bytes()
+        with path.open("rb") as lines:  # line by line: a huge line is held once, not with the whole file
+            for number, line in enumerate(lines, start=1):
+                if line.strip():
+                    rows.append(_parse_line(path, number, line.rstrip(b"\n"), scorer))
     except OSError as err:
         raise InputError(f"{path}: cannot read input ({err.strerror})") from err
-    rows: list[Row] = []
-    for number, line in enumerate(raw.split(b"\n"), start=1):
-        if line.strip():
-            rows.append(_parse_line(path, number, line, scorer))
     return rows
 
 
@@ -78,6 +114,8 @@ def _parse_line(path: Path, number: int, line: bytes, scorer: RowScorer) -> Row:
         row = json.loads(text)
     except json.JSONDecodeError as err:
         raise InputError(f"{where}: not a JSON object ({err.msg} at column {err.colno})") from err
+    except RecursionError as err:
+        raise InputError(f"{where}: JSON nested too deeply") from err
     if not isinstance(row, dict):
         raise InputError(f"{where}: expected a JSON object, got {type(row).__name__}")
     missing = [name for name in scorer.required if name not in row]
@@ -86,6 +124,7 @@ def _parse_line(path: Path, number: int, line: bytes, scorer: RowScorer) -> Row:
     wrong = [name for name in scorer.required if not isinstance(row[name], str)]
     if wrong:
         raise InputError(f"{where}: field(s) {', '.join(wrong)} must be strings")
+    _check_id(where, row)
     try:
         scorer.check(row)
     except ValueError as err:
@@ -93,31 +132,55 @@ def _parse_line(path: Path, number: int, line: bytes, scorer: RowScorer) -> Row:
     return row
 
 
-def score_file(scorer: RowScorer, run: ScoreRun) -> dict[str, Any]:
+def _check_id(where: str, row: Row) -> None:
+    """An ``id`` names the row (in --resume); it must be a plain JSON value."""
+    value = row.get("id")
+    if value is not None and not isinstance(value, str | int | float | bool):
+        raise InputError(f"{where}: id must be a string or a number")
+
+
+def score_file(scorer: RowScorer, run: ScoreRun) -> ScoreReport:
     """Score ``run.input`` into ``run.output`` (JSONL, one line per input row, same order)."""
+    _check_paths(run)
     rows = read_rows(run.input, scorer)
-    run.output.parent.mkdir(parents=True, exist_ok=True)
-    scored: list[Row] = []
-    with run.output.open("w", encoding="utf-8") as out:
-        bar = tqdm(total=len(rows), desc=f"scoring {run.input.name}", unit="row",
+    if not rows:
+        raise InputError(f"{run.input}: no rows to score")
+    with RowJournal(run.output, resume=run.resume) as journal:
+        final = journal.kept(rows, row_keys(rows))
+        todo = [index for index in range(len(rows)) if final[index] is None]
+        bar = tqdm(total=len(rows), initial=len(rows) - len(todo), desc=f"scoring {run.input.name}", unit="row",
                    disable=not run.progress, file=sys.stderr)
-        for row, added in zip(rows, _score_all(scorer, rows, run.jobs), strict=True):
-            full = {**row, **added}
-            out.write(json.dumps(full, ensure_ascii=False) + "\n")
-            out.flush()
-            scored.append(full)
-            bar.update(1)
+        try:
+            for index, added in zip(todo, score_rows(scorer, [rows[i] for i in todo], run.jobs), strict=True):
+                full = {**rows[index], **added}
+                final[index] = full
+                journal.append(full)
+                bar.update(1)
+        except KeyboardInterrupt:
+            bar.close()
+            done = sum(row is not None for row in final)
+            raise Interrupted(f"interrupted: {done} of {len(rows)} rows scored are in {run.output}; "
+                              "run again with --resume to score the rest") from None
         bar.close()
-    return {"n": len(scored), **scorer.summarize(scored)}
+        scored = [row for row in final if row is not None]
+        journal.finish(scored)
+    return _report(scorer, scored)
 
 
-def _score_all(scorer: RowScorer, rows: list[Row], jobs: int) -> Iterator[Row]:
-    if jobs <= 1 or len(rows) < 2:
-        yield from (scorer.score(row) for row in rows)
-        return
-    context = multiprocessing.get_context("spawn")
-    with context.Pool(processes=jobs) as pool:
-        yield from pool.imap(scorer.score, rows, chunksize=max(1, min(16, len(rows) // (jobs * 8))))
+def _report(scorer: RowScorer, scored: list[Row]) -> ScoreReport:
+    internal = sum(row.get("error") == "internal" for row in scored)
+    return ScoreReport({"n": len(scored), **scorer.summarize(scored)}, tuple(scorer.warnings(scored)), internal)
+
+
+def _check_paths(run: ScoreRun) -> None:
+    """The output must not be the input (a crash would leave neither), nor a folder."""
+    same = run.input.resolve() == run.output.resolve()
+    if not same and run.input.exists() and run.output.exists():
+        same = run.input.samefile(run.output)
+    if same:
+        raise InputError(f"--output {run.output} is the input file; write the scores to another file")
+    if run.output.is_dir():
+        raise InputError(f"--output {run.output} is a folder; give a file path")
 
 
 def mean_of(scored: Sequence[Mapping[str, Any]], field: str) -> float:

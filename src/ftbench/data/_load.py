@@ -25,9 +25,10 @@ _VIGGO_FIELDS = ("gem_id", "meaning_representation", "target")
 
 
 def data_dir() -> Path | None:
-    """The local mirror named by ``FTBENCH_DATA_DIR``, or None to use the hub."""
+    """The local mirror named by ``FTBENCH_DATA_DIR`` (absolute: a relative one is taken from the working
+    directory), or None to use the hub."""
     value = os.environ.get("FTBENCH_DATA_DIR", "").strip()
-    return Path(value).expanduser() if value else None
+    return Path(value).expanduser().absolute() if value else None
 
 
 def spider_sql_filename(split: str) -> str:

@@ -44,6 +44,12 @@ def redact(text: str, secret: str | None = None) -> str:
     return _KEY_PATTERN.sub(r"\1***", text)
 
 
+def redact_known(text: str) -> str:
+    """``text`` with this environment's key (``$OPENAI_API_KEY``) and anything shaped like a key masked:
+    every text ftbench writes from the API goes through it. JSON stays JSON (the masks hold no quotes)."""
+    return redact(text, os.environ.get(API_KEY_ENV, "").strip() or None)
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     """Exponential backoff: ``base_s × 2^(attempt-1)`` (capped at ``max_s``), ± ``jitter`` of it."""

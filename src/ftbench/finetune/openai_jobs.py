@@ -16,7 +16,7 @@ from typing import Any, Protocol, TextIO
 
 from ftbench.errors import FineTuneFailed, InputError
 from ftbench.finetune.cost import PriceOverride, price_for, training_cost
-from ftbench.finetune.openai_client import OpenAIApi
+from ftbench.finetune.openai_client import OpenAIApi, redact_known
 from ftbench.finetune.openai_data import file_sha256
 from ftbench.finetune.openai_run import (
     TERMINAL,
@@ -192,7 +192,7 @@ class Printer:
 
     def _line(self, timestamp: float, text: str) -> None:
         stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(timestamp))
-        print(f"[{stamp}] {text}", file=self.stream, flush=True)
+        print(redact_known(f"[{stamp}] {text}"), file=self.stream, flush=True)
 
 
 def _progress(step: Any, total: Any) -> str:
@@ -263,7 +263,7 @@ def describe_failure(job: Job, events: Sequence[Event], n_events: int = 8) -> st
     if events:
         lines.append("last events:")
         lines += [f"  {e.level}: {e.message}" for e in events[-n_events:]]
-    return "\n".join(lines)
+    return redact_known("\n".join(lines))
 
 
 # --- the workflows --------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from typing import Any
 
 from ftbench.errors import InputError
 from ftbench.finetune.cost import Cost, TokenPrice
+from ftbench.finetune.openai_client import redact_known
 
 RUN_FILE = "run.json"
 EVENTS_FILE = "events.jsonl"
@@ -76,7 +77,7 @@ def save_run(run: OpenAIRun, run_dir: Path) -> Path:
     run_dir.mkdir(parents=True, exist_ok=True)
     path = run_dir / RUN_FILE
     tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(asdict(run), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    tmp.write_text(redact_known(json.dumps(asdict(run), indent=2, ensure_ascii=False)) + "\n", encoding="utf-8")
     os.replace(tmp, path)
     return path
 
@@ -102,7 +103,7 @@ def append_events(run_dir: Path, events: list[dict[str, Any]]) -> None:
         return
     run_dir.mkdir(parents=True, exist_ok=True)
     with (run_dir / EVENTS_FILE).open("a", encoding="utf-8") as out:
-        out.writelines(json.dumps(event, ensure_ascii=False) + "\n" for event in events)
+        out.writelines(redact_known(json.dumps(event, ensure_ascii=False)) + "\n" for event in events)
 
 
 def recorded_event_ids(run_dir: Path) -> set[str]:

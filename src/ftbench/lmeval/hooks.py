@@ -5,6 +5,7 @@ Docs are plain dicts built from :mod:`ftbench.data` examples; prompts come only 
 
 from __future__ import annotations
 
+import logging
 from dataclasses import asdict
 from functools import lru_cache
 from pathlib import Path
@@ -15,6 +16,7 @@ from ftbench.data import EVAL_SPLITS, load_spider_sql, load_viggo
 from ftbench.errors import InputError
 
 Doc = dict[str, Any]
+_log = logging.getLogger(__name__)
 
 
 def spider_sql_docs(**metadata: Any) -> Any:
@@ -101,17 +103,28 @@ def _dataset_dict(split: str, docs: list[Doc]) -> Any:
 
 
 def spider_sql_results(doc: Doc, results: list[str]) -> dict[str, float]:
-    """Per-example metrics of the spider_sql tasks (lm-eval ``process_results``)."""
-    from ftbench.sql import exact_match, is_valid_sql, judge
+    """Per-example metrics of the spider_sql tasks (lm-eval ``process_results``).
 
-    prediction = extract_answer(results[0])
-    config = _judge_config(doc.get("judge") or "context", doc.get("db_dir") or "")
-    verdict = judge(doc["answer"], prediction, doc["context"], db_id=doc.get("db_id"), config=config)
-    return {
-        "exec_acc": float(verdict.exec_match),
-        "exact_match": float(exact_match(doc["answer"], prediction)),
-        "valid_sql": float(is_valid_sql(prediction)),
-    }
+    Never raises into lm-eval: the model's text is judged (and parsed) only in the sandbox, and a
+    failure of the judge itself scores the example wrong and is logged as ``internal``.
+    """
+    from ftbench.sql import exact_match, judge
+
+    try:
+        prediction = extract_answer(results[0])
+        config = _judge_config(doc.get("judge") or "context", doc.get("db_dir") or "")
+        verdict = judge(doc["answer"], prediction, doc["context"], db_id=doc.get("db_id"), config=config)
+        if verdict.error == "internal":
+            _log.warning("spider_sql: example scored wrong, the judge failed on it (internal): %s", verdict.detail)
+        return {
+            "exec_acc": float(verdict.exec_match),
+            "exact_match": float(exact_match(doc["answer"], prediction)),
+            "valid_sql": float(verdict.valid_sql),
+        }
+    except Exception as err:  # a metric hook that raises would discard the whole evaluation
+        _log.warning("spider_sql: example scored wrong, the judge failed on it (internal): %s: %s",
+                     type(err).__name__, str(err)[:200])
+        return {"exec_acc": 0.0, "exact_match": 0.0, "valid_sql": 0.0}
 
 
 @lru_cache(maxsize=8)

@@ -93,6 +93,18 @@ def chat_payload(model: str, messages: Any, gen_kwargs: dict[str, Any], default_
     return payload
 
 
+#: model_args that would carry a secret; lm-eval writes model_args verbatim into results files and logs.
+SECRET_ARGUMENTS = ("api_key", "openai_api_key", "key", "token", "authorization")
+
+
+def refuse_key_arguments(model_args: dict[str, Any]) -> None:
+    """Raise when a key is given in ``model_args`` (it would land in lm-eval's results and stdout)."""
+    given = [name for name in model_args if name.lower() in SECRET_ARGUMENTS]
+    if given:
+        raise InputError(f"do not put a key in --model_args ({', '.join(given)}): lm-eval writes model_args into "
+                         f"its results files; export {API_KEY_ENV} instead, it is read from the environment")
+
+
 class _RedactKey(logging.Filter):
     """Scrubs the key (and anything shaped like one) from lm-eval's log lines, which quote server replies."""
 
@@ -110,6 +122,7 @@ class ChatCompletions(LocalChatCompletion):  # type: ignore[misc]  # lm-eval shi
     """Any OpenAI-compatible chat endpoint (``base_url`` = the full ``…/v1/chat/completions`` URL)."""
 
     def __init__(self, base_url: str | None = None, **kwargs: Any) -> None:
+        refuse_key_arguments(kwargs)
         if not base_url:
             raise InputError("ftbench-chat-completions needs base_url=http://HOST:PORT/v1/chat/completions")
         kwargs.setdefault("tokenizer_backend", None)

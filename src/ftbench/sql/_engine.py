@@ -12,13 +12,28 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
+from ftbench.sql._cache import bytes_cached
 from ftbench.sql._compare import KeyedRows, ordered_within_ties, same_result
-from ftbench.sql._exec import Failure, Outcome, Rows, clean_statement, open_read_only, open_serialized, run_query
+from ftbench.sql._exec import (
+    Failure,
+    Outcome,
+    Rows,
+    clean_statement,
+    explain_validity,
+    open_read_only,
+    open_serialized,
+    run_query,
+    screen,
+)
 from ftbench.sql._facts import has_top_level_limit, has_top_level_order, keyed_order_query
+from ftbench.sql._modes import effective_mode as mode_for
+from ftbench.sql._modes import real_paths
 from ftbench.sql._suite import SuitePlan, build_fuzzed, suite_plan
 from ftbench.sql._synth import DataPlan, build_database, make_plan
-from ftbench.sql._types import JudgeConfig, JudgeJob, JudgeMode, Verdict
+from ftbench.sql._types import JudgeConfig, JudgeJob, JudgeMode, ValidityJob, Verdict
 
+#: Bytes of gold results a worker keeps (the gold is the same for every prediction of an example).
+GOLD_CACHE_BYTES = 64_000_000
 _EQUAL, _TIED = "equal", "tied"
 #: The detail of a verdict that holds only because rows tied on the gold's sort keys may come in any order.
 TIES_DETAIL = "equal up to ties in the gold's ORDER BY"
@@ -37,21 +52,33 @@ class Target:
     suite: SuitePlan | None = None
 
 
+def answer(job: JudgeJob | ValidityJob) -> Verdict | bool | None:
+    """What the sandbox worker (or inline mode) replies to a job; never raises."""
+    if isinstance(job, ValidityJob):
+        return explain_validity(job.sql, job.config)
+    valid = explain_validity(job.prediction, job.config) is True
+    refusal = screen(job.prediction)
+    if refusal is not None:
+        return Verdict(False, refusal.kind, refusal.detail, valid_sql=valid, judge=effective_mode(job))
+    return replace(evaluate(job), valid_sql=valid)
+
+
 def evaluate(job: JudgeJob) -> Verdict:
-    """The verdict for one prediction; never raises for anything the inputs can cause."""
+    """The verdict for one prediction, and the mode that judged it. What the inputs can cause (sqlite
+    errors, exhausted recursion or memory) is a ``runtime`` verdict; any other exception is a fault of
+    the judge: ``internal``."""
     mode = effective_mode(job)
     try:
         verdict = _evaluate(job, mode)
-    except (RecursionError, MemoryError, sqlite3.Error, ValueError, OverflowError) as err:
+    except (RecursionError, MemoryError, sqlite3.Error) as err:
         verdict = Verdict(False, "runtime", f"judge failed: {type(err).__name__}: {str(err)[:200]}")
+    except Exception as err:
+        verdict = Verdict(False, "internal", f"judge error: {type(err).__name__}: {str(err)[:200]}")
     return replace(verdict, judge=mode)
 
 
 def effective_mode(job: JudgeJob) -> JudgeMode:
-    """The configured mode, or ``context`` for a row without a real database."""
-    if job.config.judge == "context" or not _real_paths(job):
-        return "context"
-    return job.config.judge
+    return mode_for(job.config, job.db_id)
 
 
 def _evaluate(job: JudgeJob, mode: JudgeMode) -> Verdict:
@@ -72,20 +99,15 @@ def _mock_targets(plan: DataPlan, job: JudgeJob) -> list[Target]:
     (a gold with several rare conditions); still deterministic for the seed."""
     count = job.config.n_databases
     first = [Target(f"mock #{index}", plan, index) for index in range(count)]
-    if any(_has_rows(_gold_outcome(target, job.gold, job.config)) for target in first):
-        return first
+    for target in first:
+        outcome = _gold_outcome(target, job.gold, job.config)
+        if _has_rows(outcome) or _timed_out(outcome):  # a gold that overruns once is not run again
+            return first
     return first + [Target(f"mock #{index} (dense)", plan, index, dense=True) for index in range(count, 2 * count)]
 
 
 def _real_paths(job: JudgeJob) -> tuple[Path, ...]:
-    return _sqlite_files(job.config.db_dir, job.db_id) if job.config.db_dir is not None and job.db_id else ()
-
-
-@lru_cache(maxsize=256)
-def _sqlite_files(db_dir: Path, db_id: str) -> tuple[Path, ...]:
-    if Path(db_id).name != db_id or db_id in (".", ".."):
-        return ()  # a db_id that tries to leave the folder
-    return tuple(sorted((db_dir / db_id).glob("*.sqlite")))
+    return real_paths(job.config, job.db_id)
 
 
 def _compare_on(targets: list[Target], job: JudgeJob, ordered: bool, need_rows: bool) -> Verdict:
@@ -96,6 +118,8 @@ def _compare_on(targets: list[Target], job: JudgeJob, ordered: bool, need_rows: 
     same_text = clean_statement(job.gold) == clean_statement(job.prediction)
     for target in targets:
         gold = _gold_outcome(target, job.gold, job.config)
+        if _timed_out(gold):
+            return Verdict(False, "runtime", "the gold query ran past the time limit", compared)
         if isinstance(gold, Failure):
             gold_failure = gold
             continue
@@ -132,12 +156,25 @@ def _has_rows(outcome: Outcome) -> bool:
     return isinstance(outcome, Rows) and bool(outcome.rows)
 
 
-@lru_cache(maxsize=4096)
+def _timed_out(outcome: Outcome) -> bool:
+    return isinstance(outcome, Failure) and outcome.kind == "timeout"
+
+
+def _outcome_bytes(outcome: Outcome | KeyedRows | None) -> int:
+    rows = outcome.rows if isinstance(outcome, Rows | KeyedRows) else ()
+    return 200 + sum(64 + sum(_value_bytes(value) for value in row) for row in rows)
+
+
+def _value_bytes(value: object) -> int:
+    return 50 + len(value) if isinstance(value, str | bytes) else 32
+
+
+@bytes_cached(GOLD_CACHE_BYTES, _outcome_bytes)
 def _gold_outcome(target: Target, gold: str, config: JudgeConfig) -> Outcome:
     return _run(target, gold, config)
 
 
-@lru_cache(maxsize=1024)
+@bytes_cached(GOLD_CACHE_BYTES // 4, _outcome_bytes)
 def _keyed_gold(target: Target, gold: str, config: JudgeConfig) -> KeyedRows | None:
     query = keyed_order_query(gold)
     outcome = _run(target, query, config) if query is not None else None

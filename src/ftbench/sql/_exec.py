@@ -98,6 +98,38 @@ def _authorize(action: int, arg1: str | None, arg2: str | None, _db: str | None,
     return sqlite3.SQLITE_OK
 
 
+def explain_validity(sql: str, config: JudgeConfig) -> bool | None:
+    """Does ``sql`` parse as exactly one SQLite statement (tables and columns need not exist)? None when
+    that cannot be decided (compiling it ran out of memory). Sandbox side only: it compiles the text.
+
+    ``EXPLAIN`` compiles without running anything, on an empty hardened in-memory database: a grammar
+    error means invalid; a name-resolution or authorization error means the statement parsed (the
+    authorizer stops a PRAGMA before it takes effect).
+    """
+    statement = sql.strip()
+    if not statement or "\x00" in statement or len(statement) > config.max_sql_chars:
+        return False
+    connection = _harden(sqlite3.connect(":memory:"), config)
+    _deadline_hook(time.monotonic() + config.timeout_s)  # a compile bomb cannot be interrupted: killed
+    try:
+        connection.execute(f"EXPLAIN {statement}")
+    except sqlite3.ProgrammingError:  # more than one statement
+        return False
+    except sqlite3.Error as err:
+        message = str(err).lower()
+        if "out of memory" in message or "too big" in message:
+            return None
+        return any(marker in message for marker in (*_SCHEMA_ERRORS, "not authorized"))
+    except (MemoryError, RecursionError):
+        return None
+    except Exception:
+        return False
+    finally:
+        _deadline_hook(0.0)
+        connection.close()
+    return True
+
+
 def clean_statement(sql: str) -> str:
     """Drop surrounding blanks and trailing semicolons: ``SELECT 1;`` is one statement."""
     return sql.strip().rstrip(";").rstrip()

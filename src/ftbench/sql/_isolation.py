@@ -15,21 +15,35 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import ftbench
 from ftbench.errors import FtbenchError
 from ftbench.sql._protocol import DEADLINE, READY, read_frame, write_frame
-from ftbench.sql._types import JudgeJob, Verdict
+from ftbench.sql._types import JudgeJob, ValidityJob
 
 #: How long past a deadline the parent waits before it kills the worker.
 KILL_GRACE_S = 0.25
 _POLL_S = 0.05
 _STARTUP_S = 60.0
+#: All the worker inherits from the caller's environment.
+_KEPT_ENV = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "SYSTEMROOT")
 
 
 class SandboxError(FtbenchError):
     """The sandbox worker cannot be started at all (an environment problem, not a prediction's)."""
+
+
+@dataclass(frozen=True)
+class Lost:
+    """The worker ended without answering: killed after overrunning its deadline, or dead on its own."""
+
+    overran: bool
+    detail: str
+
+
+Job = JudgeJob | ValidityJob
 
 
 class SandboxWorker:
@@ -42,40 +56,56 @@ class SandboxWorker:
         self._workdir: Path | None = None
         self._board: mmap.mmap | None = None
 
-    def judge(self, job: JudgeJob) -> Verdict:
+    def ask(self, job: Job) -> object:
+        """The worker's answer to ``job``, or :class:`Lost`. A worker that dies without overrunning
+        its deadline (killed from outside, a crash) is replaced and the job sent once more."""
         with self._lock:
-            process = self._started()
-            if process.stdin is None or process.stdout is None:
-                raise SandboxError("sandbox worker has no pipes")
-            try:
-                write_frame(process.stdin, pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL))
-            except OSError:
-                self.close()
-                return Verdict(False, "runtime", "sandbox worker exited; restarted for the next prediction")
-            return self._await(process)
+            reply = self._attempt(job)
+            if isinstance(reply, Lost) and not reply.overran:
+                retried = self._attempt(job)
+                reply = Lost(False, f"{reply.detail}; died again on retry") if isinstance(retried, Lost) \
+                    and not retried.overran else retried
+            return reply
 
-    def _await(self, process: subprocess.Popen[bytes]) -> Verdict:
+    def _attempt(self, job: Job) -> object:
+        process = self._started()
+        if process.stdin is None or process.stdout is None:
+            raise SandboxError("sandbox worker has no pipes")
+        try:
+            write_frame(process.stdin, pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL))
+        except OSError:
+            self.close()
+            return Lost(False, "the sandbox worker exited before taking the job")
+        try:
+            return self._await(process)
+        except BaseException:  # e.g. Ctrl-C while waiting: its late answer must never pass for the next job's
+            self.close()
+            raise
+
+    def _await(self, process: subprocess.Popen[bytes]) -> object:
         stdout = process.stdout
         if stdout is None or self._board is None:
             raise SandboxError("sandbox worker has no pipes")
         while True:
             readable, _, _ = select.select([stdout], [], [], _POLL_S)
             if readable:
-                return self._answer(read_frame(stdout))
+                return self._answer(read_frame(stdout), process)
             deadline = DEADLINE.unpack_from(self._board, 0)[0]
             if deadline and time.monotonic() > deadline + KILL_GRACE_S:
                 self.close()
-                return Verdict(False, "timeout", "killed after overrunning its deadline")
+                return Lost(True, "killed after overrunning its deadline")
             if process.poll() is not None:
-                self.close()
-                return Verdict(False, "runtime", "sandbox worker died (out of memory?)")
+                return self._died(process)
 
-    def _answer(self, frame: bytes | None) -> Verdict:
+    def _answer(self, frame: bytes | None, process: subprocess.Popen[bytes]) -> object:
         if frame is None:
-            self.close()
-            return Verdict(False, "runtime", "sandbox worker died (out of memory?)")
-        verdict = pickle.loads(frame)
-        return verdict if isinstance(verdict, Verdict) else Verdict(False, "runtime", "garbled sandbox answer")
+            return self._died(process)
+        return pickle.loads(frame)
+
+    def _died(self, process: subprocess.Popen[bytes]) -> Lost:
+        code = process.wait()
+        self.close()
+        return Lost(False, f"the sandbox worker died (exit status {code})")
 
     def _started(self) -> subprocess.Popen[bytes]:
         if self._process is not None and self._process.poll() is None:
@@ -88,7 +118,8 @@ class SandboxWorker:
         try:
             self._process = subprocess.Popen(
                 [sys.executable, "-m", "ftbench.sql._worker", str(self._workdir), str(self._memory_mb)],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0, cwd=self._workdir, env=self._env())
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0, cwd=self._workdir, env=self._env(),
+                start_new_session=True)  # Ctrl-C in a terminal reaches the caller, which ends the worker
         except OSError as err:
             raise SandboxError(f"cannot start the SQL sandbox worker: {err}") from err
         self._await_ready(self._process)
@@ -106,12 +137,13 @@ class SandboxWorker:
                                f"({sys.executable} -m ftbench.sql._worker)")
 
     def _env(self) -> dict[str, str]:
-        """Temp files (should sqlite ever write one) land in the worker's own folder; the worker
-        imports this very copy of ftbench."""
+        """A minimal environment (no API keys or other secrets of the caller): temp files, should sqlite
+        ever write one, land in the worker's own folder; the worker imports this very copy of ftbench."""
         source_root = str(Path(ftbench.__file__).resolve().parents[1])
         path = os.pathsep.join(filter(None, [source_root, os.environ.get("PYTHONPATH")]))
         workdir = str(self._workdir)
-        return {**os.environ, "PYTHONPATH": path, "SQLITE_TMPDIR": workdir, "TMPDIR": workdir}
+        kept = {name: os.environ[name] for name in _KEPT_ENV if name in os.environ}
+        return {**kept, "PYTHONPATH": path, "SQLITE_TMPDIR": workdir, "TMPDIR": workdir}
 
     def close(self) -> None:
         """Stop the worker (kill if needed) and remove its folder."""

@@ -20,6 +20,7 @@ from functools import lru_cache
 
 from sqlite_utils import Database
 
+from ftbench.sql._cache import bytes_cached
 from ftbench.sql._facts import ColumnRef, Literal, QueryFacts, Value, analyze
 from ftbench.sql._schema import Schema, declared_numeric, parse_context
 
@@ -29,6 +30,8 @@ _NULL_RATES = (0.0, 0.12, 0.05, 0.25)
 _MAX_ROWS_PER_TABLE = 40
 #: The column names a query writes after a table or alias (``T1.name``, ``t."Name"``), read without parsing.
 _QUALIFIED_NAME = re.compile(r"\w\s*\.\s*[\"`\[]?([A-Za-z_]\w*)")
+#: Bytes of synthesized databases a worker keeps between rows.
+DATABASE_CACHE_BYTES = 128_000_000
 
 
 @dataclass(frozen=True)
@@ -354,7 +357,7 @@ def _as_number(value: Value) -> int | float | None:
     return None
 
 
-@lru_cache(maxsize=2048)
+@bytes_cached(DATABASE_CACHE_BYTES, len)
 def _cached_database(plan: DataPlan, seed: int, index: int, dense: bool) -> bytes:
     rng = random.Random(_stable_seed(plan, seed, index))
     shape = _shape(rng, index, dense)

@@ -1,12 +1,11 @@
-"""Text-level SQL checks that need no database: the study's exact match, and "parses as one statement"."""
+"""Text-level SQL checks: the study's exact match (pure), and "parses as one statement" (decided in the
+sandbox worker, like everything else that hands untrusted text to SQLite)."""
 
 from __future__ import annotations
 
-import sqlite3
+from ftbench.sql._types import JudgeConfig, JudgeJob, ValidityJob
 
-# Errors sqlite raises only after the whole statement parsed: name resolution, not grammar.
-_RESOLUTION_ERRORS = ("no such table", "no such column", "no such function", "ambiguous column",
-                      "no such collation", "no such module", "unknown database", "no tables specified")
+_DEFAULT = JudgeConfig()
 
 
 def exact_match(gold: str, prediction: str) -> bool:
@@ -14,22 +13,37 @@ def exact_match(gold: str, prediction: str) -> bool:
     return gold.strip() == prediction.strip()
 
 
-def is_valid_sql(sql: str) -> bool:
-    """True when ``sql`` parses as exactly one SQLite statement (tables and columns need not exist).
+def is_valid_sql(sql: str, config: JudgeConfig | None = None) -> bool:
+    """True when ``sql`` parses as exactly one SQLite statement (tables and columns need not exist)."""
+    return sql_validity(sql, config) is True
 
-    ``EXPLAIN`` compiles without running anything, on an empty in-memory database: a grammar error
-    means invalid; a name-resolution error means the statement parsed.
-    """
-    statement = sql.strip()
-    if not statement or "\x00" in statement:
+
+def sql_validity(sql: str, config: JudgeConfig | None = None) -> bool | None:
+    """As :func:`is_valid_sql`, with None when it could not be decided (compiling overran or ran out
+    of memory). Length and encoding are checked here; the text is compiled only in the sandbox."""
+    config = config or _DEFAULT
+    if not sql.strip() or len(sql) > config.max_sql_chars or not encodable(sql):
         return False
-    connection = sqlite3.connect(":memory:")
+    reply = sandboxed(ValidityJob(sql, config))
+    return reply if isinstance(reply, bool) else None
+
+
+def encodable(text: str) -> bool:
+    """False for text with lone UTF-16 surrogates (valid JSON, but no SQLite or UTF-8 file takes them)."""
     try:
-        connection.execute(f"EXPLAIN {statement}")
-    except sqlite3.ProgrammingError:  # more than one statement
+        text.encode("utf-8")
+    except UnicodeEncodeError:
         return False
-    except sqlite3.Error as err:
-        return any(marker in str(err) for marker in _RESOLUTION_ERRORS)
-    finally:
-        connection.close()
     return True
+
+
+def sandboxed(job: JudgeJob | ValidityJob) -> object:
+    """The sandbox's reply to a job (inline when the config says so); :class:`Lost` when its worker
+    ended without an answer."""
+    if job.config.sandbox == "inline":
+        from ftbench.sql._engine import answer  # the caller imports the engine only when it runs inline
+
+        return answer(job)
+    from ftbench.sql._isolation import worker_for
+
+    return worker_for(job.config.memory_mb).ask(job)

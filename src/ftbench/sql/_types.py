@@ -11,9 +11,11 @@ from typing import Literal
 #: ``timeout``: ran past ``timeout_s``; ``forbidden``: refused by the sandbox (writes, ATTACH, PRAGMA,
 #: extensions, several statements, oversized text); ``runtime``: failed while running (a cap was hit,
 #: a type error), or the gold itself failed everywhere; ``empty``: nothing to compare (a blank
-#: prediction, or the gold returned no rows on any database, so no database could witness a match).
-ErrorKind = Literal["syntax", "schema", "timeout", "forbidden", "runtime", "empty"]
-ERROR_KINDS: tuple[ErrorKind, ...] = ("syntax", "schema", "timeout", "forbidden", "runtime", "empty")
+#: prediction, or the gold returned no rows on any database, so no database could witness a match);
+#: ``internal``: the judge itself failed on this row (its worker died twice, or its code raised), so the
+#: verdict says nothing about the prediction; counted and named apart, never silently "wrong".
+ErrorKind = Literal["syntax", "schema", "timeout", "forbidden", "runtime", "empty", "internal"]
+ERROR_KINDS: tuple[ErrorKind, ...] = ("syntax", "schema", "timeout", "forbidden", "runtime", "empty", "internal")
 
 #: Which databases decide a verdict. ``context``: databases synthesized from the ``CREATE TABLE``
 #: context, with keys and references inferred as a reader of the context would; ``test-suite``: the
@@ -49,13 +51,21 @@ class JudgeConfig:
     max_result_bytes: int = 32_000_000
     #: Heap the sandbox worker's sqlite may use (``PRAGMA hard_heap_limit``), in MiB.
     memory_mb: int = 512
-    #: Longest prediction accepted, in characters; longer ones are refused without parsing.
+    #: Longest prediction or gold accepted, in characters; longer ones are refused without parsing.
     max_sql_chars: int = 20_000
-    #: Time allowed to parse and synthesize databases for one example before the worker is killed.
+    #: Longest ``CREATE TABLE`` context accepted, in characters; longer ones are refused without parsing.
+    max_context_chars: int = 200_000
+    #: Time allowed for one whole judgement (parsing, database synthesis and every query) before the
+    #: worker is killed; the per-row time bound.
     build_timeout_s: float = 20.0
     #: ``process``: run in a persistent worker that is killed when it overruns; ``inline``: in this
     #: process (progress-handler timeouts only; for debugging and profiling).
     sandbox: SandboxMode = "process"
+
+    def __post_init__(self) -> None:
+        # Resolved once, against the caller's working directory: the worker runs in another folder.
+        if self.db_dir is not None and not self.db_dir.is_absolute():
+            object.__setattr__(self, "db_dir", self.db_dir.resolve())
 
 
 @dataclass(frozen=True)
@@ -70,6 +80,8 @@ class Verdict:
     detail: str | None = None
     #: Databases both queries ran on (synthesized plus real).
     databases: int = 0
+    #: Whether the prediction parses as one SQLite statement (decided in the sandbox, like the rest).
+    valid_sql: bool = False
     #: The mode that judged this row (``context`` when the row has no real database).
     judge: JudgeMode = "context"
 
@@ -82,4 +94,12 @@ class JudgeJob:
     prediction: str
     context: str
     db_id: str | None
+    config: JudgeConfig
+
+
+@dataclass(frozen=True)
+class ValidityJob:
+    """Does ``sql`` parse as one statement? Travels to the sandbox worker, like a judgement."""
+
+    sql: str
     config: JudgeConfig

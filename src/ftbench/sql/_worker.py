@@ -11,6 +11,7 @@ from __future__ import annotations
 import mmap
 import os
 import pickle
+import signal
 import sqlite3
 import sys
 import time
@@ -29,25 +30,22 @@ class _DeadlineBoard:
         self.job_deadline = 0.0
 
     def post(self, deadline: float) -> None:
-        # Between queries the job's own deadline applies (parsing and database synthesis).
-        DEADLINE.pack_into(self._memory, 0, deadline or self.job_deadline)
+        # The job's own deadline bounds the whole job (parsing, synthesis, every query); a query's
+        # deadline, when sooner, bounds that query.
+        DEADLINE.pack_into(self._memory, 0, min((d for d in (deadline, self.job_deadline) if d), default=0.0))
 
 
 def _serve(board: _DeadlineBoard, requests: IO[bytes], replies: IO[bytes]) -> None:
-    from ftbench.sql._engine import evaluate
-    from ftbench.sql._types import JudgeJob, Verdict
+    from ftbench.sql._engine import answer
 
     while (frame := read_frame(requests)) is not None:
-        job: JudgeJob = pickle.loads(frame)
+        job = pickle.loads(frame)
         board.job_deadline = time.monotonic() + job.config.build_timeout_s
         board.post(0.0)
-        try:
-            verdict = evaluate(job)
-        except Exception as err:  # a bug must cost one verdict, not the run
-            verdict = Verdict(False, "runtime", f"judge error: {type(err).__name__}: {str(err)[:200]}")
+        reply = answer(job)
         board.job_deadline = 0.0
         board.post(0.0)
-        write_frame(replies, pickle.dumps(verdict, protocol=pickle.HIGHEST_PROTOCOL))
+        write_frame(replies, pickle.dumps(reply, protocol=pickle.HIGHEST_PROTOCOL))
 
 
 def _limit_heap(megabytes: int) -> None:
@@ -59,6 +57,7 @@ def _limit_heap(megabytes: int) -> None:
 
 def main(argv: list[str]) -> int:
     workdir = Path(argv[1])
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the caller decides when to stop; it closes our stdin
     # The protocol owns the real stdout; anything printed by accident goes to stderr instead.
     replies = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)
@@ -71,8 +70,11 @@ def main(argv: list[str]) -> int:
     _limit_heap(int(argv[2]) if len(argv) > 2 else 512)
     from ftbench.sql import _engine  # noqa: F401 - import before saying ready, so start-up is not a job's time
 
-    write_frame(replies, READY)  # the parent now removes the folder; the mapping outlives the file
-    _serve(board, sys.stdin.buffer, replies)
+    try:
+        write_frame(replies, READY)  # the parent now removes the folder; the mapping outlives the file
+        _serve(board, sys.stdin.buffer, replies)
+    except BrokenPipeError:  # the parent is gone (killed, interrupted): nothing left to answer
+        pass
     return 0
 
 

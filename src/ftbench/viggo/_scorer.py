@@ -40,6 +40,14 @@ class ViggoScorer:
             "slot_fn": score.fn,
         }
 
+    def failed(self, row: Row, detail: str) -> Row:
+        """A row whose scoring process died twice (the runner scores ViGGO in-process, so only in theory)."""
+        return {"exact_match": False, "mr_match": False, "slot_f1": 0.0, "valid_mr": False,
+                "slot_tp": 0, "slot_fp": 0, "slot_fn": 0, "error": "internal"}
+
+    def warnings(self, scored: Sequence[Row]) -> list[str]:
+        return []
+
     def summarize(self, scored: Sequence[Row]) -> dict[str, Any]:
         """Shares of rows with ``exact_match``, ``mr_match`` and ``valid_mr``, and the micro ``slot_f1``
         from the summed counts (not the mean of the per-row F1). Every value is 0.0 when there are no rows.

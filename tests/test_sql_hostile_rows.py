@@ -1,0 +1,253 @@
+"""Hostile rows outside the sandbox: nothing in the calling process compiles model output, gold or
+context; every such row is scored and classified; dead workers are replaced; the judge's own faults are
+``internal``; caches are bounded in bytes; the worker gets no secrets."""
+
+from __future__ import annotations
+
+import os
+import resource
+import signal
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+
+from ftbench.lmeval.hooks import spider_sql_results
+from ftbench.sql import JudgeConfig, SqlScorer, is_valid_sql, judge
+
+TIMEOUT = 0.5
+CONFIG = JudgeConfig(timeout_s=TIMEOUT, n_databases=4)
+CONTEXT = "CREATE TABLE singer (name VARCHAR, country VARCHAR, age INTEGER)"
+GOLD = "SELECT name FROM singer WHERE age > 20"
+# Each level joins the previous one with itself: compiling it costs x2 per level, time and memory.
+CTE_BOMB = "WITH " + ",".join(["a0 AS (SELECT 1)"] + [f"a{i} AS (SELECT 1 FROM a{i - 1}, a{i - 1})"
+                                                     for i in range(1, 20)]) + " SELECT * FROM a19"
+
+
+@pytest.fixture(autouse=True)
+def _warm_worker() -> None:
+    """A started worker (an earlier test may have left it killed): start-up is not a row's time."""
+    judge(GOLD, GOLD, CONTEXT, config=CONFIG)
+
+
+def _heap_limits() -> tuple[int, int]:
+    """This process's sqlite heap limits (hard, soft): process-wide state a PRAGMA can change."""
+    connection = sqlite3.connect(":memory:")
+    try:
+        return (connection.execute("PRAGMA hard_heap_limit").fetchone()[0],
+                connection.execute("PRAGMA soft_heap_limit").fetchone()[0])
+    finally:
+        connection.close()
+
+
+def _row(prediction: str, gold: str = GOLD, context: str = CONTEXT) -> dict[str, str]:
+    return {"context": context, "gold": gold, "prediction": prediction}
+
+
+@pytest.mark.parametrize("prediction", ["PRAGMA hard_heap_limit=1", "PRAGMA hard_heap_limit=20000",
+                                        "PRAGMA soft_heap_limit=12345", "PRAGMA temp_store_directory='/tmp'"])
+def test_pragmas_in_predictions_change_nothing_in_the_calling_process(prediction: str) -> None:
+    before = _heap_limits()
+    scored = SqlScorer(CONFIG).score(_row(prediction))
+    assert (scored["exec_match"], scored["error"], scored["valid_sql"]) == (False, "forbidden", True)
+    assert is_valid_sql(prediction)  # it parses; deciding that ran it through the sandbox only
+    assert _heap_limits() == before
+    assert sqlite3.connect(":memory:").execute("SELECT length(randomblob(100000))").fetchone() == (100000,)
+
+
+def test_a_compile_bomb_costs_the_caller_neither_time_nor_memory() -> None:
+    peak_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    started = time.monotonic()
+    scored = SqlScorer(CONFIG).score(_row(CTE_BOMB))
+    elapsed = time.monotonic() - started
+    assert scored["exec_match"] is False and scored["error"] in ("timeout", "runtime")
+    assert elapsed < TIMEOUT + 1.0, f"took {elapsed:.1f}s"
+    grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak_before) / 1024
+    assert grown_mb < 100, f"the calling process grew by {grown_mb:.0f} MB"
+
+
+@pytest.mark.parametrize(("row", "kind", "field"), [
+    (_row("SELECT 1 FROM singer", gold="SELECT " + "1 + " * 6000 + "1"), "forbidden", "gold"),
+    (_row("SELECT 1 FROM singer", context=CONTEXT + " " * 300_000), "forbidden", "context"),
+    (_row("SELECT " + "1 + " * 2_000_000 + "1"), "forbidden", "prediction"),
+    (_row("SELECT name FROM singer WHERE name = '\ud800'"), "syntax", "prediction"),
+    (_row("SELECT 1", gold="SELECT name FROM singer WHERE name = '\udfff'"), "syntax", "gold"),
+    (_row(GOLD, context=CONTEXT + " -- \ud800"), "syntax", "context"),
+])
+def test_oversized_or_unencodable_text_is_refused_before_anything_parses_it(row: dict[str, str], kind: str,
+                                                                          field: str) -> None:
+    verdict = judge(row["gold"], row["prediction"], row["context"], config=CONFIG)
+    assert (verdict.exec_match, verdict.error) == (False, kind)
+    assert verdict.detail is not None and verdict.detail.startswith(field)
+    assert verdict.valid_sql is (field != "prediction")  # a valid prediction stays valid beside a bad gold
+
+
+def test_a_gold_that_never_ends_costs_one_timeout_not_one_per_database() -> None:
+    endless = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c"
+    started = time.monotonic()
+    verdict = judge(endless, GOLD, CONTEXT, config=JudgeConfig(timeout_s=TIMEOUT, n_databases=8))
+    elapsed = time.monotonic() - started
+    assert (verdict.exec_match, verdict.error) == (False, "runtime")
+    assert "time limit" in (verdict.detail or "")
+    assert elapsed < TIMEOUT + 0.75, f"took {elapsed:.1f}s"
+
+
+def test_the_whole_row_is_bounded_by_build_timeout() -> None:
+    """Every query within its own timeout, but together past the row's bound: the worker is stopped."""
+    slow = "SELECT count(*) FROM singer a, singer b, singer c, singer d, singer e, singer f WHERE a.age > 20"
+    config = JudgeConfig(timeout_s=TIMEOUT, n_databases=64, build_timeout_s=1.0)
+    started = time.monotonic()
+    verdict = judge(slow, slow.replace("> 20", ">= 21"), CONTEXT, config=config)
+    elapsed = time.monotonic() - started
+    assert elapsed < 1.0 + 0.75, f"took {elapsed:.1f}s ({verdict})"
+    assert judge(GOLD, GOLD, CONTEXT, config=CONFIG).exec_match  # a fresh worker took over
+
+
+def test_a_sandbox_worker_killed_mid_row_is_replaced_and_the_row_retried() -> None:
+    import threading
+
+    from ftbench.sql._isolation import worker_for
+
+    config = JudgeConfig(timeout_s=20, n_databases=2)
+    slow = GOLD + (" AND (SELECT count(*) FROM (WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c"
+                   " WHERE x < 2000000) SELECT x FROM c)) > 0")
+    judge(GOLD, GOLD, CONTEXT, config=config)
+    process = worker_for(config.memory_mb)._process
+    assert process is not None
+    killer = threading.Timer(0.3, os.kill, (process.pid, signal.SIGKILL))
+    killer.start()
+    verdict = judge(GOLD, slow, CONTEXT, config=config)
+    killer.join()
+    assert worker_for(config.memory_mb)._process is not process  # it really was killed during the row
+    assert (verdict.exec_match, verdict.error) == (True, None), verdict
+
+
+def test_a_worker_that_dies_on_every_try_gives_internal_not_wrong() -> None:
+    """A job the worker dies on (here: unpickling it exits the process) is retried once, then reported."""
+    from ftbench.sql._isolation import Lost, SandboxWorker
+
+    class DiesInTheWorker:
+        def __reduce__(self) -> tuple[object, tuple[int]]:
+            return (os._exit, (9,))
+
+    worker = SandboxWorker(CONFIG.memory_mb)
+    try:
+        reply = worker.ask(DiesInTheWorker())  # type: ignore[arg-type]
+        assert isinstance(reply, Lost) and not reply.overran
+        assert "died again on retry" in reply.detail
+    finally:
+        worker.close()
+
+
+@pytest.mark.parametrize("literal", ["'NaN'", "'inf'"])
+def test_a_judge_fault_is_internal_counted_and_named(literal: str) -> None:
+    """Today these literals crash database synthesis: that is the judge's fault, not the prediction's."""
+    gold = f"SELECT name FROM singer WHERE age = {literal}"
+    scorer = SqlScorer(CONFIG)
+    row = {**_row(gold, gold=gold), "id": "nan-row"}
+    scored = [{**row, **scorer.score(row)}]
+    assert (scored[0]["exec_match"], scored[0]["error"]) == (False, "internal")
+    assert scorer.summarize(scored)["errors"]["internal"] == 1
+    assert "nan-row" in scorer.warnings(scored)[0]
+
+
+def test_gold_results_are_cached_within_a_byte_budget() -> None:
+    from ftbench.sql._engine import _gold_outcome
+
+    cache = _gold_outcome.cache  # type: ignore[attr-defined]
+    saved = cache.max_bytes
+    cache.clear()
+    cache.max_bytes = 2_000_000
+    inline = JudgeConfig(sandbox="inline", n_databases=2, max_rows=100_000)
+    try:
+        for width in range(6):  # each gold returns ~1 MB: only the last one or two may stay
+            big = (f"WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 5000) "
+                   f"SELECT printf('%0{150 + width}d', x) FROM c")
+            judge(big, big, CONTEXT, config=inline)
+            assert cache.bytes <= cache.max_bytes
+        assert cache.bytes > 0
+    finally:
+        cache.clear()
+        cache.max_bytes = saved
+
+
+def test_the_sandbox_worker_gets_no_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ftbench.sql._isolation import SandboxWorker
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-secret-never-inherited")
+    worker = SandboxWorker(CONFIG.memory_mb)
+    try:
+        process = worker._started()
+        environ = Path(f"/proc/{process.pid}/environ").read_bytes()
+    finally:
+        worker.close()
+    assert b"OPENAI_API_KEY" not in environ and b"sk-test-secret" not in environ
+    assert b"PYTHONPATH=" in environ
+
+
+@pytest.mark.parametrize("answer", ["PRAGMA hard_heap_limit=1", "PRAGMA soft_heap_limit=99", CTE_BOMB,
+                                    "SELECT '\ud800'", "SELECT " + "1 + " * 3_000_000 + "1", "```sql\n\ud800"])
+def test_the_lm_eval_hook_scores_hostile_answers_and_never_raises(answer: str) -> None:
+    before = _heap_limits()
+    doc = {"answer": GOLD, "context": CONTEXT}
+    started = time.monotonic()
+    metrics = spider_sql_results(doc, [answer])
+    assert metrics["exec_acc"] == 0.0 and set(metrics) == {"exec_acc", "exact_match", "valid_sql"}
+    assert time.monotonic() - started < CONFIG.timeout_s * 4 + 1.0 + JudgeConfig().timeout_s
+    assert _heap_limits() == before
+
+
+def test_the_lm_eval_hook_survives_a_judge_that_raises(monkeypatch: pytest.MonkeyPatch) -> None:
+    import ftbench.sql
+
+    def broken(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("judge exploded")
+
+    monkeypatch.setattr(ftbench.sql, "judge", broken)
+    assert spider_sql_results({"answer": GOLD, "context": CONTEXT}, [GOLD]) == \
+        {"exec_acc": 0.0, "exact_match": 0.0, "valid_sql": 0.0}
+
+
+@pytest.mark.slow
+def test_lm_eval_finishes_with_results_when_the_model_answers_hostile_sql(data_env: Path, tmp_path: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """A served model whose answers attack the caller: lm-eval still writes its results, every one wrong."""
+    from tests.fake_openai import FakeOpenAI
+    from tests.lmeval_runs import read_outputs, run_cli
+
+    hostile = ["PRAGMA hard_heap_limit=1", "PRAGMA soft_heap_limit=1", CTE_BOMB, "SELECT " + "1 + " * 30_000 + "1"]
+    served: list[str] = []
+
+    def reply(_body: dict[str, object]) -> str:
+        served.append(hostile[len(served) % len(hostile)])
+        return served[-1]
+
+    with FakeOpenAI(chat_reply=reply) as fake:
+        monkeypatch.setenv("OPENAI_API_KEY", fake.api_key)
+        out = tmp_path / "eval"
+        run_cli(["ftbench", "eval", "--model", "ftbench-chat-completions",
+                 "--model_args", f"model=m,base_url={fake.url}/chat/completions", "--tasks", "spider_sql_chat",
+                 "--apply_chat_template", "--limit", str(len(hostile)), "--log_samples", "--output_path", str(out)],
+                cwd=tmp_path)
+    results, samples = read_outputs(out)
+    assert sorted(served) == sorted(hostile)
+    scores = results["results"]["spider_sql_chat"]
+    assert scores["exec_acc,none"] == 0.0 and scores["valid_sql,none"] == 0.5  # the PRAGMAs parse
+    assert len(samples["spider_sql_chat"]) == len(hostile)
+
+
+def test_an_interrupted_wait_never_hands_a_late_answer_to_the_next_job() -> None:
+    import threading
+
+    from ftbench.sql._isolation import worker_for
+
+    slow = GOLD + (" AND (SELECT count(*) FROM (WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c"
+                   " WHERE x < 1000000) SELECT x FROM c)) > 0")
+    worker = worker_for(CONFIG.memory_mb)
+    threading.Timer(0.2, signal.raise_signal, (signal.SIGINT,)).start()
+    with pytest.raises(KeyboardInterrupt):
+        judge(GOLD, slow, CONTEXT, config=JudgeConfig(timeout_s=20, n_databases=4))
+    assert worker._process is None  # the busy worker was ended, not left with a reply in its pipe
+    verdict = judge(GOLD, "SELECT name FROM singer", CONTEXT, config=CONFIG)
+    assert (verdict.exec_match, verdict.error) == (False, None), verdict
