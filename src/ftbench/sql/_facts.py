@@ -66,7 +66,7 @@ class QueryFacts:
     null_tested: set[ColumnRef] = field(default_factory=set)
 
 
-@lru_cache(maxsize=1024)
+@lru_cache(maxsize=32)  # trees of 20,000-character queries are large: a row's worth of reuse is enough
 def parse(sql: str) -> exp.Expr | None:
     """sqlglot's tree of one sqlite statement, or None when it cannot be read. Cached: a prediction is
     read against the context and again against the gold's schema; callers must not change the tree."""
@@ -107,7 +107,7 @@ _ORDER_BY = re.compile(r"\border\s+by\b", re.IGNORECASE)
 _LIMIT = re.compile(r"\blimit\b", re.IGNORECASE)
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=1024)
 def has_top_level_order(sql: str) -> bool:
     """True when the outermost query (or set operation) sorts its result: row order is then significant.
 
@@ -116,7 +116,7 @@ def has_top_level_order(sql: str) -> bool:
     return _at_top_level(sql, _ORDER_BY)
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=1024)
 def has_top_level_limit(sql: str) -> bool:
     """True when the outermost query keeps only some rows (LIMIT outside every parenthesis)."""
     return _at_top_level(sql, _LIMIT)

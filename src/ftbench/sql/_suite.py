@@ -22,9 +22,12 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from ftbench.sql._cache import bytes_cached
 from ftbench.sql._facts import ColumnRef, Literal, QueryFacts, Value, analyze
 from ftbench.sql._schema import Schema, Table, declared_numeric, parse_context
 
+#: Bytes of fuzzed databases a worker keeps between rows.
+FUZZED_CACHE_BYTES = 64_000_000
 #: Distinct values read from each real column (a sample of wide columns).
 _REAL_VALUES = 200
 _NULL_RATES = (0.0, 0.15, 0.0, 0.3, 0.05, 0.0)
@@ -188,7 +191,7 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-@lru_cache(maxsize=1024)
+@bytes_cached(FUZZED_CACHE_BYTES, len)
 def build_fuzzed(plan: SuitePlan, seed: int, index: int) -> bytes:
     """The ``index``-th fuzzed database of ``plan`` for ``seed``, as sqlite ``serialize()`` bytes."""
     real = real_schema(plan.path)

@@ -137,7 +137,7 @@ def _analyze_gold(context: str, gold: str, hints: Hints) -> GoldAnalysis:
     return GoldAnalysis(schema, facts)
 
 
-@lru_cache(maxsize=2048)
+@lru_cache(maxsize=64)
 def _placement_hints(context: str, prediction: str) -> Hints:
     """Columns the prediction qualifies with a context table, whose name no context table has."""
     schema = parse_context(context)
