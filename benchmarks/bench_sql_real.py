@@ -137,7 +137,9 @@ def category(row: Row, verdict: Verdict, reference: bool) -> str:
     if not reference:  # we accept, the reference rejects
         if _LIMITED_ORDER.search(row["gold"]) or _LIMITED_ORDER.search(row["prediction"]):
             return "FP: ORDER BY … LIMIT (ties)"
-        if row.get("reference_single_db"):
+        if "reference_single_db" not in row:
+            return "FP: no database separated them"
+        if row["reference_single_db"]:
             return "FP: no database separated them (the real one does not either)"
         return "FP: no database separated them (the real one does)"
     if _squeeze(row["gold"]) == _squeeze(row["prediction"]):
