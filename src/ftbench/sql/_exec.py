@@ -11,6 +11,7 @@ import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from itertools import chain
 from pathlib import Path
 
@@ -109,7 +110,7 @@ def explain_validity(sql: str, config: JudgeConfig) -> bool | None:
     statement = sql.strip()
     if not statement or "\x00" in statement or len(statement) > config.max_sql_chars:
         return False
-    connection = _harden(sqlite3.connect(":memory:"), config)
+    connection = _validity_connection(config)
     _deadline_hook(time.monotonic() + config.timeout_s)  # a compile bomb cannot be interrupted: killed
     try:
         connection.execute(f"EXPLAIN {statement}")
@@ -126,8 +127,14 @@ def explain_validity(sql: str, config: JudgeConfig) -> bool | None:
         return False
     finally:
         _deadline_hook(0.0)
-        connection.close()
     return True
+
+
+@lru_cache(maxsize=4)
+def _validity_connection(config: JudgeConfig) -> sqlite3.Connection:
+    """One empty hardened database per configuration, kept: ``EXPLAIN`` only compiles, so nothing a
+    statement says can change it, and opening one per row cost more than compiling the row."""
+    return _harden(sqlite3.connect(":memory:"), config)
 
 
 def clean_statement(sql: str) -> str:
