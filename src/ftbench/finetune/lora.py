@@ -34,6 +34,7 @@ __all__ = [
     "TrainResult",
     "build_trainer",
     "config_keys",
+    "is_quantized",
     "load_config",
     "load_model",
     "load_tokenizer",
@@ -43,6 +44,7 @@ __all__ = [
     "resume_checkpoint",
     "save_run",
     "train",
+    "upcast_trainable_parameters",
 ]
 
 ADAPTER_DIR = "adapter"
@@ -198,9 +200,34 @@ def build_trainer(config: LoraRunConfig, model: Any, tokenizer: Any, train_datas
     from trl.trainer.sft_trainer import SFTTrainer
 
     extra = [_wall_clock_callback(clock)] if clock else []
-    return SFTTrainer(model=model, args=sft_config(config, **(args_overrides or {})), train_dataset=train_dataset,
-                      eval_dataset=eval_dataset, processing_class=tokenizer, peft_config=lora_config(config),
-                      callbacks=[*callbacks, *extra])
+    trainer = SFTTrainer(model=model, args=sft_config(config, **(args_overrides or {})), train_dataset=train_dataset,
+                         eval_dataset=eval_dataset, processing_class=tokenizer, peft_config=lora_config(config),
+                         callbacks=[*callbacks, *extra])
+    if is_quantized(model):
+        upcast_trainable_parameters(trainer.model)
+    return trainer
+
+
+def is_quantized(model: Any) -> bool:
+    """trl's own test for a k-bit base model (``sft_trainer.py``: the ``is_loaded_in_{4,8}bit`` attributes)."""
+    return bool(getattr(model, "is_loaded_in_4bit", False) or getattr(model, "is_loaded_in_8bit", False))
+
+
+def upcast_trainable_parameters(model: Any) -> int:
+    """Make every trainable parameter fp32; returns how many were cast.
+
+    For a quantized base model trl 1.16 casts the LoRA weights to bf16 (QLoRA's recipe). With
+    ``mixed_precision: fp16`` accelerate's GradScaler then fails at the first optimizer step ("not implemented for
+    'BFloat16'"), and the study trained fp32 adapters anyway. The optimizer does not exist yet when this runs, so it
+    is built on the fp32 weights; autocast still computes in fp16/bf16."""
+    import torch
+
+    cast = 0
+    for param in model.parameters():
+        if param.requires_grad and param.dtype != torch.float32:
+            param.data = param.data.to(torch.float32)
+            cast += 1
+    return cast
 
 
 def _checkpointing_kwargs(config_class: Any, enabled: bool) -> dict[str, Any]:
