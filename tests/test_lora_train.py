@@ -56,6 +56,7 @@ def test_run_json_fields_are_present_and_consistent(trained: lora.TrainResult) -
     assert record["gpu_hours"] == pytest.approx(record["wall_time_s"] / 3600 * record["gpu_count"])
     assert record["cost_usd"] == pytest.approx(record["gpu_hours"] * record["price_per_gpu_hour"])
     assert (record["price_per_gpu_hour"], record["gpu_name"]) == (0.475, "cpu")
+    assert (record["world_size"], record["gpu_count"], record["global_batch_size"]) == (1, 1, 8)
     assert record["config"]["base_model"] and record["config"]["lora_r"] == 8
     assert "git_hash" in record and record["versions"]["peft"]
     assert cost_from_run_json(trained.run_json).cost_usd == pytest.approx(record["cost_usd"])
