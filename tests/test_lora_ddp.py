@@ -36,7 +36,8 @@ def _launch(tiny_model: Path, out: Path, probe: Path) -> subprocess.CompletedPro
                f"output_dir={out}", f"train_limit={TRAIN_ROWS}", "eval_limit=8", f"max_steps={STEPS}",
                "eval_steps=4", f"save_steps={STEPS}", "logging_steps=2", "warmup_steps=1"]
     env = {**os.environ, "FTBENCH_DATA_DIR": str(mirror_dir()), "FTBENCH_PROBE_DIR": str(probe),
-           "ACCELERATE_USE_CPU": "true", "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO_ROOT)}
+           "ACCELERATE_USE_CPU": "true", "OMP_NUM_THREADS": "1",
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))}
     return subprocess.run(command, env=env, cwd=probe, capture_output=True, text=True, timeout=600, check=False)
 
 
