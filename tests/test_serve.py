@@ -126,6 +126,11 @@ def test_engine_flags_after_double_dash_are_passed_through(tmp_path: Path) -> No
         "--max-model-len 4096 --gpu-memory-utilization 0.9 --data-parallel-size 2")
 
 
+def test_a_mistyped_option_before_double_dash_is_an_error(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["serve", BASE, "--adpter", "x", "--dry-run"])
+    assert result.exit_code == 2 and "No such option '--adpter'" in result.output
+
+
 @pytest.mark.parametrize("flag", ["--port", "--lora-modules", "--max-lora-rank=16"])
 def test_engine_flags_ftbench_sets_are_refused(tmp_path: Path, flag: str) -> None:
     result = CliRunner().invoke(main, ["serve", BASE, "--dry-run", "--", flag, "1"])

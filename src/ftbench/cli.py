@@ -133,7 +133,7 @@ def merge_adapter_command(adapter_dir: Path, out_dir: Path, base_model: str | No
     click.echo(str(merge_adapter(adapter_dir, out_dir, base_model=base_model)))
 
 
-@main.command(context_settings={"ignore_unknown_options": True})
+@main.command()
 @click.argument("base_model")
 @click.argument("engine_args", nargs=-1, type=click.UNPROCESSED, metavar="[-- ENGINE_ARGS...]")
 @click.option("--adapter", "adapters", multiple=True, metavar="NAME=PATH",
