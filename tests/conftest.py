@@ -94,7 +94,8 @@ def require_installed() -> bool:
 def importorskip(module: str, reason: str) -> ModuleType:
     """``pytest.importorskip`` that fails instead of skipping under ``FTBENCH_REQUIRE_INSTALLED=1``."""
     if not require_installed():
-        return pytest.importorskip(module, reason=reason)
+        skipped_or_found: ModuleType = pytest.importorskip(module, reason=reason)
+        return skipped_or_found
     try:
         return importlib.import_module(module)
     except ImportError as err:

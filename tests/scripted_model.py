@@ -63,13 +63,14 @@ class ScriptedModel:
         if path == "/v1/completions":
             prompts = body["prompt"] if isinstance(body["prompt"], list) else [body["prompt"]]
             texts = [self.reply_to(prompt, stop) for prompt in prompts]
-            choices = [{"index": i, "text": text, "finish_reason": "stop", "logprobs": None}
+            choices: list[dict[str, Any]] = [{"index": i, "text": text, "finish_reason": "stop", "logprobs": None}
                        for i, text in enumerate(texts)]
             return self._answer(prompts, texts, "text_completion", choices)
         if path == "/v1/chat/completions":
             prompt = "\n".join(str(message.get("content", "")) for message in body["messages"])
             text = self.reply_to(prompt, stop)
-            choices = [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}]
+            message = {"role": "assistant", "content": text}
+            choices = [{"index": 0, "message": message, "finish_reason": "stop"}]
             return self._answer([prompt], [text], "chat.completion", choices)
         return 404, _error(f"unknown route {path}")
 

@@ -1,7 +1,9 @@
-"""End to end through the real lm-eval CLI (subprocess) with the tiny model: our tasks, our metrics."""
+"""End to end through the real lm-eval CLI (subprocess): our tasks and metrics, run on the tiny model, and
+scored exactly on a scripted model whose every answer (right, near-miss or wrong) is chosen by the test."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -9,8 +11,8 @@ import pytest
 
 from ftbench.lmeval import is_installed_in_lm_eval, tasks_dir
 
-from .conftest import require_installed
-from .lmeval_runs import include_path_args, read_outputs, run_cli
+from .conftest import have_mirror, mirror_dir, require_installed
+from .lmeval_runs import read_outputs, run_cli
 from .scripted_model import ScriptedModel
 
 pytestmark = pytest.mark.slow
@@ -106,32 +108,39 @@ def _scripted_args(model: ScriptedModel, chat: bool) -> list[str]:
             "max_retries=1"]
 
 
+@dataclass(frozen=True)
+class ScriptedRun:
+    sql_task: str
+    viggo_task: str
+    out: Path  # lm-eval's --output_path
+    model: ScriptedModel  # stopped; its recorded requests remain
+
+
 @pytest.fixture(scope="module", params=[False, True], ids=["completions", "chat"])
-def scripted_run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
-                 ) -> tuple[str, str, Path, ScriptedModel]:
-    """lm-eval on the first docs of both tasks against the scripted model: completion tasks through bare
-    `lm_eval` (local-completions), chat variants through `ftbench eval` (local-chat-completions)."""
+def scripted_run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> ScriptedRun:
+    """`ftbench eval` on the first docs of both tasks against the scripted model: completion tasks through
+    local-completions, chat variants through local-chat-completions (bare `lm_eval` is run by ``hf_run``)."""
+    if not have_mirror():
+        pytest.skip(f"dataset mirror not found at {mirror_dir()}")
     chat: bool = request.param
     sql_task, viggo_task = ("spider_sql_chat", "viggo_chat") if chat else ("spider_sql", "viggo")
     # Chat models wrap code in fences; the chat replies do too (the tasks must read the answer out of them).
     fence = (lambda reply: f"```sql\n{reply}\n```") if chat else (lambda reply: reply)
     script = [(cue, fence(reply)) for cue, reply, _ in SQL_SCRIPT] + [(cue, reply) for cue, reply, _ in VIGGO_SCRIPT]
     out = tmp_path_factory.mktemp("scripted-chat" if chat else "scripted")
-    command = ["ftbench", "eval"] if chat else ["lm_eval", *include_path_args()]
     with ScriptedModel(script) as model:
-        run_cli([*command, *_scripted_args(model, chat), "--tasks", f"{sql_task},{viggo_task}", "--limit",
+        run_cli(["ftbench", "eval", *_scripted_args(model, chat), "--tasks", f"{sql_task},{viggo_task}", "--limit",
                  str(LIMIT), "--log_samples", "--output_path", str(out / "out")], cwd=out, timeout=300)
-    return sql_task, viggo_task, out / "out", model
+    return ScriptedRun(sql_task, viggo_task, out / "out", model)
 
 
 def _by_doc(samples: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted(samples, key=lambda sample: sample["doc_id"])
 
 
-def test_spider_sql_scores_of_a_model_right_on_a_known_subset(scripted_run: tuple[str, str, Path, ScriptedModel],
-                                                            ) -> None:
-    task, _, out, _ = scripted_run
-    results, samples = read_outputs(out)
+def test_spider_sql_scores_of_a_model_right_on_a_known_subset(scripted_run: ScriptedRun) -> None:
+    task = scripted_run.sql_task
+    results, samples = read_outputs(scripted_run.out)
     docs = _by_doc(samples[task])
     assert [sample["doc"]["question"] for sample in docs] == [question for question, _, _ in SQL_SCRIPT]
     assert [(s["exec_acc"], s["exact_match"], s["valid_sql"]) for s in docs] == [
@@ -142,10 +151,9 @@ def test_spider_sql_scores_of_a_model_right_on_a_known_subset(scripted_run: tupl
         pytest.approx(4 / 7), pytest.approx(3 / 7), pytest.approx(5 / 7))
 
 
-def test_viggo_scores_of_a_model_right_on_a_known_subset(scripted_run: tuple[str, str, Path, ScriptedModel],
-                                                         ) -> None:
-    _, task, out, _ = scripted_run
-    results, samples = read_outputs(out)
+def test_viggo_scores_of_a_model_right_on_a_known_subset(scripted_run: ScriptedRun) -> None:
+    task = scripted_run.viggo_task
+    results, samples = read_outputs(scripted_run.out)
     docs = _by_doc(samples[task])
     assert [sample["doc"]["meaning_representation"] for sample in docs] == VIGGO_GOLDS
     assert [(s["exact_match"], s["mr_match"], s["valid_mr"], s["slot_f1"]) for s in docs] == [
@@ -157,10 +165,9 @@ def test_viggo_scores_of_a_model_right_on_a_known_subset(scripted_run: tuple[str
                                          pytest.approx(VIGGO_SLOT_F1))
 
 
-def test_generation_settings_reach_the_model(scripted_run: tuple[str, str, Path, ScriptedModel]) -> None:
+def test_generation_settings_reach_the_model(scripted_run: ScriptedRun) -> None:
     """The tasks' stop strings and greedy decoding are what the server is asked for."""
-    _, _, _, model = scripted_run
-    assert len(model.requests) == 2 * LIMIT
-    for body in model.requests:
+    assert len(scripted_run.model.requests) == 2 * LIMIT
+    for body in scripted_run.model.requests:
         assert body["stop"] == ["\n\n", "###"]
         assert body["temperature"] == 0
