@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -77,3 +79,24 @@ def hf_chat_run(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> P
     run_cli(["ftbench", "eval", *hf_args(tiny_model), "--tasks", "spider_sql_chat,viggo_chat",
              "--apply_chat_template", "--limit", "2", "--log_samples", "--output_path", str(out / "out")], cwd=out)
     return out / "out"
+
+
+#: Set to 1 (CI does, after installing every extra): a missing optional package or tool fails its tests
+#: instead of skipping them, so a broken install cannot pass as "skipped".
+REQUIRE_INSTALLED_ENV = "FTBENCH_REQUIRE_INSTALLED"
+
+
+def require_installed() -> bool:
+    """True when ``FTBENCH_REQUIRE_INSTALLED=1``: what a test needs must be there."""
+    return os.environ.get(REQUIRE_INSTALLED_ENV) == "1"
+
+
+def importorskip(module: str, reason: str) -> ModuleType:
+    """``pytest.importorskip`` that fails instead of skipping under ``FTBENCH_REQUIRE_INSTALLED=1``."""
+    if not require_installed():
+        skipped_or_found: ModuleType = pytest.importorskip(module, reason=reason)
+        return skipped_or_found
+    try:
+        return importlib.import_module(module)
+    except ImportError as err:
+        pytest.fail(f"{module} is not installed ({REQUIRE_INSTALLED_ENV}=1): {reason}: {err}")

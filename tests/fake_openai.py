@@ -1,8 +1,10 @@
 """A small local stand-in for the OpenAI API: the endpoints ftbench uses, over real HTTP on 127.0.0.1.
 
 Speaks ``POST /v1/files`` (multipart), ``POST /v1/fine_tuning/jobs``, ``GET /v1/fine_tuning/jobs/{id}``,
-``GET /v1/fine_tuning/jobs/{id}/events``, ``POST /v1/fine_tuning/jobs/{id}/cancel`` and
-``POST /v1/chat/completions``. Records every request. Can be told to fail: the next N requests answer an
+``GET /v1/fine_tuning/jobs/{id}/events``, ``POST /v1/fine_tuning/jobs/{id}/cancel``, ``GET /v1/models/{id}``
+and ``POST /v1/chat/completions``. Like OpenAI's: a retired model is unknown to ``/v1/models``, a model that
+cannot be fine-tuned is refused at job creation, and o-series models refuse ``max_tokens``.
+Records every request. Can be told to fail: the next N requests answer an
 error status (429 storms, 5xx), training files are rejected at job creation, jobs fail, jobs hold in
 ``running`` until released. A wrong key gets OpenAI's 401, which (like OpenAI's) echoes the key it was given.
 """
@@ -48,6 +50,11 @@ def error_body(message: str, code: str | None = None, type_: str = "invalid_requ
     return {"error": {"message": message, "type": type_, "param": param, "code": code}}
 
 
+#: Models the fake fine-tunes (an undated alias resolves to its dated model in the job, as OpenAI's does).
+FINE_TUNABLE = ("gpt-4.1-mini-2025-04-14", "gpt-4.1-2025-04-14", "gpt-4o-mini-2024-07-18", "o4-mini-2025-04-16")
+ALIASES = {"gpt-4o-mini": "gpt-4o-mini-2024-07-18", "gpt-4.1-mini": "gpt-4.1-mini-2025-04-14"}
+
+
 @dataclass
 class FakeOpenAI:
     """The server's state and knobs; start with ``with FakeOpenAI() as fake: fake.url``."""
@@ -60,6 +67,8 @@ class FakeOpenAI:
     reject_training_file: str | None = None  # reason given when creating a job
     hold: threading.Event | None = None  # while set-able and not set, running jobs stay running
     chat_reply: Callable[[dict[str, Any]], str] = lambda body: "SELECT count(*) FROM head"
+    models: set[str] = field(default_factory=lambda: set(FINE_TUNABLE) | {"gpt-4o-mini", "gpt-4.1-mini", "o3"})
+    fine_tunable: set[str] = field(default_factory=lambda: set(FINE_TUNABLE))
     requests: list[Recorded] = field(default_factory=list)
     files: dict[str, dict[str, Any]] = field(default_factory=dict)
     jobs: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -112,6 +121,9 @@ class FakeOpenAI:
 
     def _route(self, method: str, path: str, headers: dict[str, str], body: bytes) -> Reply:
         job = re.fullmatch(r"/v1/fine_tuning/jobs/([^/]+)(/events|/cancel)?", path)
+        model = re.fullmatch(r"/v1/models/(.+)", path)
+        if method == "GET" and model:
+            return self._model(model.group(1))
         if method == "POST" and path == "/v1/files":
             return self._upload(headers, body)
         if method == "POST" and path == "/v1/fine_tuning/jobs":
@@ -150,10 +162,17 @@ class FakeOpenAI:
                                          param="training_file"))
         if self.reject_training_file:
             return Reply(400, error_body(self.reject_training_file, "invalid_file_format", param="training_file"))
+        model = ALIASES.get(params["model"], params["model"])
+        if model not in self.fine_tunable:
+            return Reply(400, error_body(f"Model {params['model']} is not available for fine-tuning or does not exist.",
+                                         "model_not_available", param="model"))
         job_id = self._new_id("ftjob")
-        n_epochs = params.get("hyperparameters", {}).get("n_epochs", 3)
+        method = params.get("method") or {"type": "supervised", "supervised": {}}
+        settings = method.get(method["type"], {}).get("hyperparameters") or params.get("hyperparameters", {})
+        n_epochs = settings.get("n_epochs", 3)
         self.jobs[job_id] = {
-            "object": "fine_tuning.job", "id": job_id, "model": params["model"], "created_at": int(time.time()),
+            "object": "fine_tuning.job", "id": job_id, "model": model, "created_at": int(time.time()),
+            "method": method,
             "finished_at": None, "fine_tuned_model": None, "organization_id": "org-fake", "result_files": [],
             "status": "validating_files", "validation_file": params.get("validation_file"),
             "training_file": params["training_file"], "trained_tokens": None, "error": None,
@@ -211,7 +230,18 @@ class FakeOpenAI:
         per_epoch = sum(len(m["content"].split()) + 4 for line in lines for m in json.loads(line)["messages"])
         return int(job["hyperparameters"]["n_epochs"]) * per_epoch
 
+    def _model(self, model: str) -> Reply:
+        if model not in self.models:
+            return Reply(404, error_body(f"The model `{model}` does not exist or you do not have access to it.",
+                                         "model_not_found"))
+        return Reply(200, {"id": model, "object": "model", "created": 1700000000, "owned_by": "system"})
+
     def _chat(self, params: dict[str, Any]) -> Reply:
+        base = str(params.get("model", "")).removeprefix("ft:")
+        if re.match(r"o\d", base) and "max_tokens" in params:
+            return Reply(400, error_body("Unsupported parameter: 'max_tokens' is not supported with this model. "
+                                         "Use 'max_completion_tokens' instead.", "unsupported_parameter",
+                                         param="max_tokens"))
         content = self.chat_reply(params)
         return Reply(200, {
             "id": self._new_id("chatcmpl"), "object": "chat.completion", "created": int(time.time()),

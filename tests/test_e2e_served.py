@@ -14,10 +14,11 @@ import pytest
 
 from ftbench import serve
 
+from .conftest import importorskip
 from .lmeval_runs import answers, read_outputs, run_cli
 
 pytestmark = pytest.mark.slow
-pytest.importorskip("fastapi", reason="`transformers serve` needs transformers[serving] (the dev extra has it)")
+importorskip("fastapi", reason="`transformers serve` needs transformers[serving] (the dev extra has it)")
 
 
 def _free_port() -> int:

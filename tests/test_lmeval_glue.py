@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import os
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
 import pytest
+import tomllib
 
 from ftbench import prompts
-from ftbench.lmeval import TASK_NAMES, hooks, tasks_dir
+from ftbench.lmeval import TASK_NAMES, hooks, package_tasks_dir, tasks_dir
 from ftbench.lmeval.run import requested_tasks, task_manager_options
 
 
@@ -56,6 +59,40 @@ def test_task_folder_defines_every_task_and_the_group() -> None:
     manager = TaskManager(include_path=str(tasks_dir()), include_defaults=False)
     assert set(TASK_NAMES) <= set(manager.all_tasks)
     assert "ftbench" in manager.all_groups
+
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_every_task_folder_item_ships_in_the_tasks_package() -> None:
+    """pyproject maps each item of lm_eval_tasks/ into ftbench/tasks/ (hatch maps a source only once)."""
+    config = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    mapped = config["tool"]["hatch"]["build"]["targets"]["wheel"]["force-include"]
+    items = {p.name for p in (REPO_ROOT / "lm_eval_tasks").iterdir() if p.name != "__pycache__"}
+    assert {f"lm_eval_tasks/{name}": f"ftbench/tasks/{name}" for name in items}.items() <= mapped.items()
+    assert mapped["lm_eval_tasks"] == "lm_eval/tasks/ftbench"
+
+
+def test_the_entry_point_names_a_package_whose_folder_holds_the_yamls() -> None:
+    """lm-eval's proposed task plugins (PR #4015) import the entry point's package and scan its folder."""
+    from lm_eval.tasks import TaskManager
+
+    [entry] = [ep for ep in entry_points(group="lm_eval.tasks") if ep.name == "ftbench"]
+    assert entry.value == "ftbench.tasks", "a package, no :attr"
+    folder = Path(entry.load().__file__).parent
+    assert folder == package_tasks_dir()
+    if not (folder / "spider_sql" / "spider_sql.yaml").is_file():
+        if os.environ.get("FTBENCH_REQUIRE_INSTALLED"):
+            pytest.fail(f"{folder} holds no task YAMLs after the wheel install")
+        pytest.skip("editable install: the YAMLs stay in lm_eval_tasks/; CI checks the wheel install")
+    manager = TaskManager(include_path=str(folder), include_defaults=False)
+    assert set(TASK_NAMES) <= set(manager.all_tasks)
+    shipped = sorted(p.relative_to(folder) for p in folder.rglob("*") if p.suffix in (".yaml", ".py", ".md"))
+    assert [p for p in shipped if p.name != "__init__.py"] == sorted(
+        p.relative_to(tasks_dir()) for p in tasks_dir().rglob("*") if p.suffix in (".yaml", ".py", ".md"))
+    for relative in shipped:
+        if relative.name != "__init__.py":
+            assert (folder / relative).read_bytes() == (tasks_dir() / relative).read_bytes(), relative
 
 
 def _load(name: str, data_env: Path) -> Any:

@@ -56,6 +56,7 @@ def test_run_json_fields_are_present_and_consistent(trained: lora.TrainResult) -
     assert record["gpu_hours"] == pytest.approx(record["wall_time_s"] / 3600 * record["gpu_count"])
     assert record["cost_usd"] == pytest.approx(record["gpu_hours"] * record["price_per_gpu_hour"])
     assert (record["price_per_gpu_hour"], record["gpu_name"]) == (0.475, "cpu")
+    assert (record["world_size"], record["gpu_count"], record["global_batch_size"]) == (1, 1, 8)
     assert record["config"]["base_model"] and record["config"]["lora_r"] == 8
     assert "git_hash" in record and record["versions"]["peft"]
     assert cost_from_run_json(trained.run_json).cost_usd == pytest.approx(record["cost_usd"])
@@ -98,6 +99,38 @@ def test_training_tokens_are_the_prompt_text_plus_eos(tiny_model: Path, tmp_path
     trainer = lora.build_trainer(config, lora.load_model(config), data.tokenizer, *data.datasets(config.loss))
     ids = trainer.train_dataset[0]["input_ids"]
     assert data.tokenizer.decode(ids) == data.train_examples[0].text + data.tokenizer.eos_token
+
+
+def _quantized_trainer(tiny_model: Path, tmp_path: Path) -> Any:
+    """A trainer over the tiny model marked the way trl 1.16 detects a bitsandbytes model (``is_loaded_in_8bit``)."""
+    config = tiny_config(tiny_model, tmp_path / "run", "train_limit=2", "eval_limit=1")
+    data = lora.prepare(config)
+    model = lora.load_model(config)
+    model.is_loaded_in_8bit = True
+    return lora.build_trainer(config, model, data.tokenizer, *data.datasets(config.loss))
+
+
+def _trainable_dtypes(trainer: Any) -> dict[str, Any]:
+    return {name: p.dtype for name, p in trainer.model.named_parameters() if p.requires_grad}
+
+
+def test_trainable_lora_weights_of_a_quantized_model_are_fp32(tiny_model: Path, tmp_path: Path,
+                                                                data_dir_env: None) -> None:
+    """trl casts them to bf16 for an int8 model; fp16 autocast's GradScaler cannot unscale bf16 gradients."""
+    import torch
+
+    dtypes = _trainable_dtypes(_quantized_trainer(tiny_model, tmp_path))
+    assert len(dtypes) == 4 * 2 * 2, "lora_A and lora_B of q/k/v/o in both layers"
+    assert set(dtypes.values()) == {torch.float32}
+
+
+def test_trl_really_casts_a_quantized_models_lora_weights(tiny_model: Path, tmp_path: Path, data_dir_env: None,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """The marking above reaches trl's cast: without ftbench's upcast the weights come out bf16."""
+    import torch
+
+    monkeypatch.setattr(lora, "upcast_trainable_parameters", lambda model: 0)
+    assert set(_trainable_dtypes(_quantized_trainer(tiny_model, tmp_path)).values()) == {torch.bfloat16}
 
 
 @pytest.mark.slow

@@ -144,7 +144,7 @@ def test_prepared_files_pass_validation_and_estimate_names_the_dated_price(
         data_env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = small_file(tmp_path, n=20)
     assert run(["validate", str(path), "--tokenizer", "estimate"], capsys)[0] == 0
-    code, stdout, _ = run(["estimate", str(path), "--tokenizer", "estimate"], capsys)
+    code, stdout, _ = run(["estimate", str(path), "--tokenizer", "estimate", "--model", "gpt-3.5-turbo-0613"], capsys)
     assert code == 0
     counter = token_counter("gpt-3.5-turbo-0613", "estimate")
     per_epoch = sum(counter.count_messages(m) for m in chat_examples("spider_sql", "train")[:20])
@@ -215,6 +215,22 @@ def test_price_table_names_model_date_and_source_and_resolves_ft_ids() -> None:
     usage = usage_cost(1_000_000, 100_000, price_for(ft))
     assert usage.usd == 12.0 + 1.6
     assert price_for(ft, PriceOverride(training_per_1k=0.01)).training_per_1k == 0.01
+
+
+@pytest.mark.parametrize(("name", "dated"), [
+    ("gpt-4o-mini", "gpt-4o-mini-2024-07-18"), ("gpt-4o", "gpt-4o-2024-08-06"), ("gpt-4.1", "gpt-4.1-2025-04-14"),
+    ("gpt-4.1-mini", "gpt-4.1-mini-2025-04-14"), ("gpt-3.5-turbo", "gpt-3.5-turbo-0125"),
+    ("ft:gpt-4o-mini-2024-07-18:acme::x", "gpt-4o-mini-2024-07-18"),
+    ("gpt-3.5-turbo-0613", "gpt-3.5-turbo-0613"),
+])
+def test_undated_aliases_resolve_to_the_newest_dated_price(name: str, dated: str) -> None:
+    assert price_for(name).model == dated
+
+
+def test_new_runs_default_to_a_model_openai_fine_tunes_today() -> None:
+    assert script.DEFAULT_MODEL == "gpt-4.1-mini-2025-04-14"
+    assert price_for(script.DEFAULT_MODEL).effective == "2025-04-14"
+    assert price_for("gpt-3.5-turbo-0613").effective == "2023-08-22", "the study's price stays for its costs"
 
 
 # --- the client: retries, keys --------------------------------------------------------------------------
@@ -288,16 +304,19 @@ def test_prepare_validate_submit_writes_a_succeeded_run_json(
     assert code == 0, stderr
     [create] = fake.calls("POST", "/v1/fine_tuning/jobs")
     params = create.json()
-    assert params["model"] == "gpt-3.5-turbo-0613" and params["suffix"] == "spider" and params["seed"] == 7
-    assert params["hyperparameters"] == {"n_epochs": 2}
+    assert params["model"] == "gpt-4.1-mini-2025-04-14" and params["suffix"] == "spider" and params["seed"] == 7
+    assert params["method"] == {"type": "supervised", "supervised": {"hyperparameters": {"n_epochs": 2}}}
+    assert "hyperparameters" not in params, "the top-level hyperparameters are deprecated"
+    first = [(r.method, r.path) for r in fake.requests[:2]]
+    assert first == [("GET", "/v1/models/gpt-4.1-mini-2025-04-14"), ("POST", "/v1/files")], "model checked first"
     assert fake.files[params["training_file"]]["content"] == train.read_bytes()
     job = fake.jobs[next(iter(fake.jobs))]
     record = json.loads((out / "run.json").read_text())
     assert record["status"] == "succeeded" and record["job_id"] == job["id"]
     assert record["fine_tuned_model"] == job["fine_tuned_model"]
     assert record["trained_tokens"] == job["trained_tokens"] == record["tokens_seen"]
-    assert record["cost_usd"] == record["cost"]["usd"] == round(job["trained_tokens"] * 0.008 / 1000, 2)
-    assert record["cost"]["price"]["effective"] == "2023-08-22"
+    assert record["cost_usd"] == record["cost"]["usd"] == round(job["trained_tokens"] * 0.005 / 1000, 2)
+    assert record["cost"]["price"]["effective"] == "2025-04-14"
     assert record["wall_time_s"] == job["finished_at"] - job["created_at"]
     assert record["steps"] == fake.running_polls and record["config"]["training_file"] == str(train)
     assert f"fine_tuned_model: {job['fine_tuned_model']}" in stdout
@@ -338,6 +357,37 @@ def test_a_rejected_training_file_shows_openais_reason_and_creates_no_job(
     assert code == OpenAIApiError.exit_code
     assert "creating the fine-tuning job" in stderr and "Line 4, key" in stderr and "invalid_file_format" in stderr
     assert fake.jobs == {}
+
+
+def test_the_studys_model_is_refused_before_anything_is_uploaded(
+        fake: FakeOpenAI, data_env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["submit", "--train", str(small_file(tmp_path)), "--out", str(tmp_path / "r"), *FAST]
+    code, _, stderr = run([*argv, "--model", "gpt-3.5-turbo-0613"], capsys)
+    assert code == InputError.exit_code
+    assert "no longer fine-tunes gpt-3.5-turbo-0613; use --model gpt-4.1-mini-2025-04-14" in stderr
+    assert "Nothing was uploaded" in stderr and fake.requests == []
+
+
+def test_a_model_the_key_cannot_see_is_refused_before_uploading(
+        fake: FakeOpenAI, data_env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    fake.models.discard("gpt-4.1-2025-04-14")
+    argv = ["submit", "--train", str(small_file(tmp_path)), "--out", str(tmp_path / "r"), *FAST]
+    code, _, stderr = run([*argv, "--model", "gpt-4.1-2025-04-14"], capsys)
+    assert code == OpenAIApiError.exit_code
+    assert "checking that model gpt-4.1-2025-04-14 exists before uploading anything" in stderr
+    assert "model_not_found" in stderr
+    assert fake.calls("POST", "/v1/files") == [] and fake.jobs == {}
+
+
+def test_an_undated_alias_is_fine_tuned_and_priced_as_its_dated_model(
+        fake: FakeOpenAI, data_env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "r"
+    code, _, stderr = run(["submit", "--train", str(small_file(tmp_path)), "--out", str(out), "--model",
+                           "gpt-4o-mini", *FAST], capsys)
+    assert code == 0, stderr
+    record = json.loads((out / "run.json").read_text())
+    assert record["cost"]["price"]["model"] == "gpt-4o-mini-2024-07-18"
+    assert record["cost"]["usd"] == round(record["trained_tokens"] * 0.003 / 1000, 2)
 
 
 def test_submit_validates_locally_before_uploading(
@@ -396,7 +446,7 @@ def test_resume_after_the_client_is_killed_mid_poll_creates_no_second_job(
     record = json.loads((out / "run.json").read_text())
     assert record["status"] == "succeeded" and record["fine_tuned_model"] == fake.jobs[job_id]["fine_tuned_model"]
     assert f"fine_tuned_model: {record['fine_tuned_model']}" in stdout
-    assert record["cost"]["usd"] == round(fake.jobs[job_id]["trained_tokens"] * 0.008 / 1000, 2)
+    assert record["cost"]["usd"] == round(fake.jobs[job_id]["trained_tokens"] * 0.005 / 1000, 2)
     assert record["config"]["suffix"] is None and record["training_file_id"] in fake.files  # kept from submit
     ids = [json.loads(line)["id"] for line in (out / "events.jsonl").read_text().splitlines()]
     assert len(ids) == len(set(ids))  # events seen before the kill are not written twice

@@ -126,6 +126,32 @@ def test_the_key_is_scrubbed_from_lm_evals_request_failure_logs(
     assert fake.requests[0].headers["authorization"] == f"Bearer {wrong}"
 
 
+@pytest.mark.parametrize(("model", "field"), [
+    ("o4-mini-2025-04-16", "max_completion_tokens"), ("ft:o4-mini-2025-04-16:acme::x", "max_completion_tokens"),
+    ("o3", "max_completion_tokens"), ("gpt-5-mini", "max_completion_tokens"),
+    ("gpt-4.1-mini-2025-04-14", "max_tokens"), (FT_MODEL, "max_tokens")])
+def test_o_series_models_get_max_completion_tokens(model: str, field: str) -> None:
+    payload = chat_payload(model, MESSAGES, sql_gen(), 64, None)
+    other = {"max_tokens", "max_completion_tokens"} - {field}
+    assert payload[field] == SQL_GEN["max_gen_toks"] and not other & set(payload)
+
+
+def test_an_o_series_fine_tune_is_answered_by_the_fake_api(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fake refuses max_tokens for o-series models with OpenAI's 400, as OpenAI does."""
+    from lm_eval.models.api_models import JsonChatStr
+
+    with FakeOpenAI() as fake:
+        monkeypatch.setenv("OPENAI_API_KEY", fake.api_key)
+        model = OpenAIChat(model="ft:o4-mini-2025-04-16:acme::x", base_url=f"{fake.url}/chat/completions")
+        reply = model.model_call([JsonChatStr(json.dumps(MESSAGES))], generate=True, gen_kwargs=sql_gen())
+        refused = requests.post(f"{fake.url}/chat/completions", timeout=10,
+                                headers={"authorization": f"Bearer {fake.api_key}"},
+                                json={"model": "o4-mini-2025-04-16", "messages": MESSAGES, "max_tokens": 5})
+    assert reply["choices"][0]["message"]["content"] == "SELECT count(*) FROM head"
+    assert fake.calls("POST", "/v1/chat/completions")[0].json()["max_completion_tokens"] == SQL_GEN["max_gen_toks"]
+    assert refused.status_code == 400 and "max_completion_tokens" in refused.text
+
+
 @pytest.mark.slow
 def test_ftbench_eval_sends_greedy_requests_with_the_tasks_stops_and_system_prompts(
         data_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

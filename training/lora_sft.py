@@ -9,12 +9,19 @@ Launch (one commented YAML per experiment in training/configs/; ``key=value`` ov
     python training/lora_sft.py training/configs/codellama34b_spider.yaml --resume  # continue after a crash
     python training/lora_sft.py training/configs/codellama34b_spider.yaml --check   # pre-flight checks only
 
+    # Several GPUs: one rank per GPU (DDP, every config); FSDP or DeepSpeed ZeRO-3 for the bf16 (*_fast) configs
+    accelerate launch --config_file training/configs/accelerate/ddp.yaml --num_processes 4 \
+        training/lora_sft.py training/configs/codellama34b_spider.yaml
+    accelerate launch --config_file training/configs/accelerate/fsdp.yaml --num_processes 4 \
+        training/lora_sft.py training/configs/codellama34b_spider_fast.yaml
+
     # CPU, seconds: build the tiny model, then train it
     ftbench demo --out ftbench-out/demo
     FTBENCH_DATA_DIR=../shared/data python training/lora_sft.py training/configs/tiny_cpu.yaml
 
 Writes ``<output_dir>/checkpoint-N/`` every ``save_steps``, the adapter to ``<output_dir>/adapter/`` and
-``<output_dir>/run.json`` (config, git hash, steps, tokens seen, loss curves, wall time, GPU, GPU-hours, cost).
+``<output_dir>/run.json`` (config, git hash, steps, tokens seen, loss curves, wall time, GPU, world size, per-rank and
+global batch, GPU-hours = wall time × world size, cost); under ``accelerate launch`` only rank 0 writes.
 Evaluate the adapter with lm-eval::
 
     lm_eval --model hf --model_args pretrained=codellama/CodeLlama-34b-hf,peft=<output_dir>/adapter --tasks spider_sql
@@ -69,8 +76,10 @@ def main(argv: list[str] | None = None) -> int:
     trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     # 5. Save: the adapter and run.json beside it.
     result = save_run(config, trainer, clock, checkpoint)
-    print(f"adapter: {result.adapter_dir}\nrun.json: {result.run_json} "
-          f"({result.record.steps} steps, {result.record.gpu_hours:.3f} GPU-h, ${result.record.cost_usd:.2f})")
+    if result.main_process:  # rank 0 only under accelerate launch
+        print(f"adapter: {result.adapter_dir}\nrun.json: {result.run_json} "
+              f"({result.record.steps} steps, {result.record.world_size} rank(s), {result.record.gpu_hours:.3f} GPU-h, "
+              f"${result.record.cost_usd:.2f})")
     return 0
 
 

@@ -3,8 +3,9 @@
 The library (``ftbench.finetune``) does the work; this script only reads arguments and prints. Needs
 ``pip install 'ftbench[openai]'``; the key is read from ``OPENAI_API_KEY`` only, and never printed or stored.
 
-Reproduce the study's SQL run (gpt-3.5-turbo-0613, Aug 2023; OpenAI may no longer fine-tune that model,
-pass ``--model gpt-4o-mini-2024-07-18`` for a current one)::
+The study's SQL run, redone on a model OpenAI fine-tunes today (the configs and ``--model`` default to
+gpt-4.1-mini-2025-04-14; the study's gpt-3.5-turbo-0613 can no longer be fine-tuned, and ``submit`` refuses it
+before uploading anything; ``estimate --model gpt-3.5-turbo-0613`` still prices it at the Aug-2023 rate)::
 
     python training/openai_finetune.py prepare  --config training/configs/openai_spider.yaml
     python training/openai_finetune.py validate --config training/configs/openai_spider.yaml
@@ -16,7 +17,8 @@ pass ``--model gpt-4o-mini-2024-07-18`` for a current one)::
     python training/openai_finetune.py cancel   ftjob-abc123 --out ftbench-out/openai/spider
 
 Without a config: ``prepare --task viggo --split train --output viggo.jsonl``, then
-``submit --train viggo.jsonl --model gpt-4o-mini-2024-07-18 --out ftbench-out/openai/viggo``. ``submit`` and ``resume``
+``submit --train viggo.jsonl --model gpt-4o-mini --out ftbench-out/openai/viggo`` (undated aliases are priced as
+their dated model). ``submit`` and ``resume``
 write ``OUT/run.json`` (job id, ``fine_tuned_model``, ``trained_tokens``, wall time, cost from the dated
 price table) and ``OUT/events.jsonl``. Exit codes: 2 bad input, 4 missing package, 5 API error,
 6 missing/rejected key, 7 job failed or cancelled, 130 interrupted.
@@ -45,7 +47,7 @@ from ftbench.finetune.openai_validate import format_report, validate_lines
 
 CONFIG_KEYS = ("task", "train_split", "validation_split", "train_file", "validation_file", "model", "n_epochs",
                "suffix", "seed", "out")
-DEFAULT_MODEL = "gpt-3.5-turbo-0613"
+DEFAULT_MODEL = jobs.DEFAULT_MODEL
 
 
 # --- arguments ------------------------------------------------------------------------------------------

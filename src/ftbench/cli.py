@@ -167,37 +167,53 @@ def merge_adapter_command(adapter_dir: Path, out_dir: Path, base_model: str | No
 
 @main.command()
 @click.argument("base_model")
+@click.argument("engine_args", nargs=-1, type=click.UNPROCESSED, metavar="[-- ENGINE_ARGS...]")
 @click.option("--adapter", "adapters", multiple=True, metavar="NAME=PATH",
-              help="A LoRA adapter to serve under NAME (repeat for several tasks' adapters).")
+              help="A LoRA adapter to serve under NAME (repeat for several tasks' adapters); PATH may hold = or ,.")
 @click.option("--engine", type=click.Choice(["vllm", "transformers"]), default="vllm", show_default=True,
               help="vllm (GPU, LoRA) or transformers (CPU fallback, serves a merged model).")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
 @click.option("--dtype", default="auto", show_default=True)
 @click.option("--tensor-parallel-size", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--chat-template", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="Jinja chat template for vLLM, for a base model without one (needed by the *_chat tasks).")
 @click.option("--health-timeout", type=click.FloatRange(min=1), default=900, show_default=True,
               help="Seconds to wait for the server to answer /health.")
 @click.option("--log", "log_file", type=click.Path(path_type=Path, dir_okay=False),
               default=Path("ftbench-out/serve.log"), show_default=True, help="Server output goes here.")
 @click.option("--dry-run", is_flag=True, help="Print the server command and the lm-eval commands; start nothing.")
 @_friendly_errors
-def serve(base_model: str, adapters: tuple[str, ...], engine: str, host: str, port: int, dtype: str,
-          tensor_parallel_size: int, health_timeout: float, log_file: Path, dry_run: bool) -> None:
-    """Serve BASE_MODEL (with LoRA adapters) behind an OpenAI-compatible API for lm-eval."""
+def serve(base_model: str, engine_args: tuple[str, ...], adapters: tuple[str, ...], engine: str, host: str,
+          port: int, dtype: str, tensor_parallel_size: int, chat_template: Path | None, health_timeout: float,
+          log_file: Path, dry_run: bool) -> None:
+    """Serve BASE_MODEL (with LoRA adapters) behind an OpenAI-compatible API for lm-eval.
+
+    Anything after `--` goes to the engine unchanged, e.g.
+    `ftbench serve BASE --adapter sql=DIR -- --max-model-len 4096 --gpu-memory-utilization 0.9`.
+    """
     import shlex
 
     from ftbench import serve as serving
 
     spec = serving.ServeSpec(base_model=base_model, adapters=tuple(serving.read_adapter(a) for a in adapters),
                              engine=engine, host=host, port=port, dtype=dtype,  # type: ignore[arg-type]
-                             tensor_parallel_size=tensor_parallel_size)
+                             tensor_parallel_size=tensor_parallel_size, chat_template=chat_template,
+                             extra_args=engine_args)
     serving.check_adapters(spec)
+    serving.check_extra_args(spec)
+    chat = chat_template is not None or serving.has_chat_template(base_model)
 
     def show_commands() -> None:
         click.echo(f"serving at {spec.base_url} (Ctrl-C stops it); evaluate with:")
         for model in serving.served_model_names(spec):
-            for line in serving.lm_eval_commands(spec, model, tokenizer=base_model):
+            for line in serving.lm_eval_commands(spec, model, tokenizer=base_model, chat=bool(chat)):
                 click.echo(f"  {line}")
+        if not chat:
+            why = ("has no chat template and vLLM refuses chat requests without one" if chat is False
+                   else "could not be checked for a chat template (its tokenizer could not be read)")
+            click.echo(f"  (no chat-task commands: {base_model} {why}; pass --chat-template FILE to evaluate "
+                       "spider_sql_chat and viggo_chat)")
 
     if dry_run:
         click.echo(shlex.join(serving.server_command(spec)))

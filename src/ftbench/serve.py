@@ -3,6 +3,11 @@
 The library builds the command (a list of arguments, pinned by tests), checks the adapters against the
 base model before anything starts, waits until the server answers ``/health``, and prints the lm-eval
 command lines that evaluate each served model with the same generation settings as in-process runs.
+
+vLLM facts this relies on (read in vllm 0.33.0, not run here): ``--lora-modules`` takes ``name=path`` items or JSON
+objects ``{"name", "path", "base_model_name"}``; an item containing ``,`` is parsed as JSON, so paths with ``=`` or
+``,`` need the JSON form, which is what ftbench always sends. Chat requests to a model without a chat template are
+refused with HTTP 400 unless the server was given ``--chat-template``.
 """
 
 from __future__ import annotations
@@ -57,6 +62,7 @@ class ServeSpec:
     port: int = 8000
     dtype: str = "auto"
     tensor_parallel_size: int = 1
+    chat_template: Path | None = None
     extra_args: tuple[str, ...] = field(default_factory=tuple)
 
     @property
@@ -64,9 +70,19 @@ class ServeSpec:
         return f"http://{self.host}:{self.port}/v1"
 
 
+#: Flags ftbench sets itself; passing them again after ``--`` would silently override or duplicate them.
+OWN_VLLM_FLAGS = ("--host", "--port", "--dtype", "--tensor-parallel-size", "--enable-lora", "--max-lora-rank",
+                  "--max-loras", "--lora-modules", "--chat-template")
+
+
 def read_adapter(spec: str) -> Adapter:
-    """Parse ``NAME=PATH`` (or just ``PATH``, named after its folder) and read the adapter's config."""
-    name, _, raw_path = spec.rpartition("=") if "=" in spec else ("", "", spec)
+    """Parse ``NAME=PATH`` (or just ``PATH``, named after its folder) and read the adapter's config.
+
+    The name ends at the first ``=``, so the path may hold ``=`` and ``,``; an existing folder is a bare PATH."""
+    bare = Path(spec).expanduser().is_dir() or "=" not in spec
+    name, raw_path = ("", spec) if bare else spec.split("=", 1)
+    if not bare and not name.strip():
+        raise InputError(f"--adapter {spec!r}: empty NAME; use NAME=PATH")
     path = Path(raw_path).expanduser()
     config_file = path / "adapter_config.json"
     try:
@@ -75,8 +91,15 @@ def read_adapter(spec: str) -> Adapter:
         raise InputError(f"{config_file}: not found; --adapter expects NAME=PATH of a peft adapter folder") from err
     except json.JSONDecodeError as err:
         raise InputError(f"{config_file}: not valid JSON ({err.msg})") from err
-    return Adapter(name=name or path.resolve().name, path=path.resolve(), rank=int(config.get("r", 0)),
+    return Adapter(name=name or path.resolve().name, path=path.resolve(), rank=adapter_rank(config),
                    base_model=str(config.get("base_model_name_or_path") or ""))
+
+
+def adapter_rank(config: dict[str, object]) -> int:
+    """The largest LoRA rank in a peft ``adapter_config.json``: ``r``, or a larger one in ``rank_pattern``."""
+    pattern = config.get("rank_pattern") or {}
+    ranks = [config.get("r") or 0, *(pattern.values() if isinstance(pattern, dict) else ())]
+    return max(int(str(rank)) for rank in ranks)
 
 
 def check_adapters(spec: ServeSpec) -> None:
@@ -94,6 +117,18 @@ def check_adapters(spec: ServeSpec) -> None:
     if spec.engine == "transformers" and spec.adapters:
         raise InputError("the transformers engine serves one merged model: run `ftbench merge-adapter "
                          "ADAPTER OUT` and serve OUT as the base model")
+
+
+def check_extra_args(spec: ServeSpec) -> None:
+    """Refuse extra engine flags that ftbench already sets, and a chat template the engine cannot take."""
+    own = [arg for arg in spec.extra_args if arg.split("=", 1)[0] in OWN_VLLM_FLAGS]
+    if own:
+        raise InputError(f"{', '.join(own)}: set by ftbench serve itself; use its own option instead "
+                         "(ftbench serve --help)")
+    if spec.chat_template is not None and spec.engine != "vllm":
+        raise InputError("--chat-template is passed to vLLM; the transformers engine uses the model's own template")
+    if spec.chat_template is not None and not spec.chat_template.is_file():
+        raise InputError(f"--chat-template {spec.chat_template}: no such file")
 
 
 def same_model(a: str, b: str) -> bool:
@@ -122,8 +157,15 @@ def _vllm_command(spec: ServeSpec) -> list[str]:
     if spec.adapters:
         argv += ["--enable-lora", "--max-lora-rank", str(max_lora_rank(spec.adapters)),
                  "--max-loras", str(len(spec.adapters)), "--lora-modules"]
-        argv += [f"{adapter.name}={adapter.path}" for adapter in spec.adapters]
+        argv += [lora_module(adapter, spec.base_model) for adapter in spec.adapters]
+    if spec.chat_template is not None:
+        argv += ["--chat-template", str(spec.chat_template.resolve())]
     return [*argv, *spec.extra_args]
+
+
+def lora_module(adapter: Adapter, base_model: str) -> str:
+    """vLLM's JSON form of a ``--lora-modules`` item: unlike ``name=path`` it survives ``=`` and ``,`` in paths."""
+    return json.dumps({"name": adapter.name, "path": str(adapter.path), "base_model_name": base_model})
 
 
 def _transformers_command(spec: ServeSpec) -> list[str]:
@@ -138,17 +180,29 @@ def served_model_names(spec: ServeSpec) -> list[str]:
 
 
 def lm_eval_commands(spec: ServeSpec, model: str, tokenizer: str | None = None, num_concurrent: int = 16,
-                     ) -> list[str]:
-    """lm-eval command lines that evaluate ``model`` on the served endpoint: completion and chat tasks."""
+                     chat: bool = True) -> list[str]:
+    """lm-eval command lines that evaluate ``model`` on the served endpoint: completion tasks, and the chat tasks
+    when ``chat`` (the served model has a chat template; vLLM refuses chat requests without one)."""
     tokenizer_arg = f",tokenizer={tokenizer or spec.base_model},tokenized_requests=False"
     out = f"runs/eval/{Path(model).name}"
     completions = (f"lm_eval --model local-completions --model_args model={model},"
                    f"base_url={spec.base_url}/completions,num_concurrent={num_concurrent},max_retries=3"
                    f"{tokenizer_arg} --tasks {','.join(COMPLETION_TASKS)} --log_samples --output_path {out}")
-    chat = (f"lm_eval --model local-chat-completions --model_args model={model},"
-            f"base_url={spec.base_url}/chat/completions,num_concurrent={num_concurrent},max_retries=3 "
-            f"--apply_chat_template --tasks {','.join(CHAT_TASKS)} --log_samples --output_path {out}-chat")
-    return [completions, chat]
+    chat_line = (f"lm_eval --model local-chat-completions --model_args model={model},"
+                 f"base_url={spec.base_url}/chat/completions,num_concurrent={num_concurrent},max_retries=3 "
+                 f"--apply_chat_template --tasks {','.join(CHAT_TASKS)} --log_samples --output_path {out}-chat")
+    return [completions, chat_line] if chat else [completions]
+
+
+def has_chat_template(model: str) -> bool | None:
+    """Whether ``model``'s tokenizer carries a chat template; None when its tokenizer cannot be read (offline)."""
+    from transformers import AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(model)
+    except (OSError, ValueError):
+        return None
+    return bool(getattr(tokenizer, "chat_template", None))
 
 
 def require_engine(engine: Engine) -> str:
@@ -216,6 +270,7 @@ def serve_until_interrupted(spec: ServeSpec, log_file: Path, health_timeout_s: f
                             on_ready: Callable[[], None]) -> int:
     """Start the server, call ``on_ready`` once healthy, and keep serving until it exits or Ctrl-C."""
     check_adapters(spec)
+    check_extra_args(spec)
     process = start_server(spec, log_file)
     try:
         wait_healthy(process, spec.base_url, log_file, health_timeout_s)

@@ -12,6 +12,7 @@ returns a :class:`Cost`), so that the leaderboard compares like with like.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 
 from ftbench.errors import InputError
@@ -91,9 +92,19 @@ def base_model(model: str) -> str:
     return model.split(":")[1] if model.startswith("ft:") and model.count(":") >= 2 else model
 
 
+def dated_model(model: str) -> str:
+    """An undated alias (``gpt-4o-mini``) as the newest dated model of the price table it names
+    (``gpt-4o-mini-2024-07-18``); a dated or unknown name is returned as it is."""
+    if model in OPENAI_PRICES:
+        return model
+    dated = re.compile(re.escape(model) + r"-(\d{4}-\d{2}-\d{2}|\d{4})")
+    matches = [price for name, price in OPENAI_PRICES.items() if dated.fullmatch(name)]
+    return max(matches, key=lambda price: price.effective).model if matches else model
+
+
 def price_for(model: str, override: PriceOverride | None = None) -> TokenPrice:
-    """The dated price of ``model`` (a base or ``ft:`` id), with command-line overrides applied."""
-    name = base_model(model)
+    """The dated price of ``model`` (a base or ``ft:`` id, or an undated alias), with command-line overrides."""
+    name = dated_model(base_model(model))
     override = override or PriceOverride()
     price = OPENAI_PRICES.get(name)
     if price is None:

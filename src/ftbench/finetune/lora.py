@@ -9,6 +9,10 @@
 Output layout: ``<output_dir>/checkpoint-N/`` every ``save_steps`` (resumable), ``<output_dir>/adapter/`` (the
 final LoRA adapter: peft, lm-eval ``hf`` ``peft=`` and vLLM ``lora_local_path=`` all load it) and
 ``<output_dir>/run.json`` beside it.
+
+Several GPUs: launch the same code with ``accelerate launch`` (one rank per GPU, DDP; configs in
+``training/configs/accelerate/``). Every rank loads its own copy of the model onto its own device and sees its own
+shard of each batch; only rank 0 writes the adapter, the checkpoints' wall clock and ``run.json``.
 """
 
 from __future__ import annotations
@@ -19,10 +23,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ftbench.errors import InputError
-from ftbench.finetune.lora_checks import check_base_model, check_device_support, check_memory, cuda_available
+from ftbench.finetune.lora_checks import (
+    check_base_model,
+    check_device_support,
+    check_launch,
+    check_memory,
+    cuda_available,
+)
 from ftbench.finetune.lora_config import LoraRunConfig, config_keys, load_config, parse_overrides
 from ftbench.finetune.lora_data import TrainingExample, check_fits, task_examples, to_dataset
-from ftbench.finetune.lora_run import RunRecord, WallClock, build_record, write_run_json
+from ftbench.finetune.lora_run import RUN_JSON, RunRecord, WallClock, build_record, local_rank, write_run_json
 
 if TYPE_CHECKING:
     from datasets import Dataset
@@ -34,6 +44,7 @@ __all__ = [
     "TrainResult",
     "build_trainer",
     "config_keys",
+    "is_quantized",
     "load_config",
     "load_model",
     "load_tokenizer",
@@ -43,6 +54,7 @@ __all__ = [
     "resume_checkpoint",
     "save_run",
     "train",
+    "upcast_trainable_parameters",
 ]
 
 ADAPTER_DIR = "adapter"
@@ -66,10 +78,12 @@ class TrainResult:
     adapter_dir: Path
     run_json: Path
     record: RunRecord
+    main_process: bool = True  # False on ranks other than 0, which wrote nothing
 
 
 def prepare(config: LoraRunConfig) -> PreparedData:
-    """Every check that can fail fast, in order: base model, device support, data, lengths, memory."""
+    """Every check that can fail fast, in order: launch, base model, device support, data, lengths, memory."""
+    check_launch(config)
     model_config = check_base_model(config.base_model)
     check_device_support(config)
     train_split, eval_split = config.splits
@@ -95,12 +109,17 @@ def train(config: LoraRunConfig, resume: bool | str = False, callbacks: Sequence
 
 
 def save_run(config: LoraRunConfig, trainer: Any, clock: WallClock, checkpoint: Path | None) -> TrainResult:
-    """Save the final adapter to ``<output_dir>/adapter`` and ``run.json`` beside it."""
+    """Save the final adapter to ``<output_dir>/adapter`` and ``run.json`` beside it. Every rank calls this
+    (``save_model`` gathers sharded weights); only rank 0 writes."""
     adapter_dir = Path(config.output_dir) / ADAPTER_DIR
     trainer.save_model(str(adapter_dir))
     record = build_record(config.to_dict(), adapter_dir, trainer.state, clock.elapsed_s(), checkpoint,
-                          config.price_per_gpu_hour)
-    return TrainResult(adapter_dir, write_run_json(Path(config.output_dir), record), record)
+                          config.price_per_gpu_hour, world_size=int(trainer.args.world_size))
+    run_json = Path(config.output_dir) / RUN_JSON
+    main = bool(trainer.is_world_process_zero())
+    if main:
+        write_run_json(Path(config.output_dir), record)
+    return TrainResult(adapter_dir, run_json, record, main_process=main)
 
 
 def resume_checkpoint(output_dir: Path, resume: bool | str) -> Path | None:
@@ -137,7 +156,10 @@ def load_tokenizer(base_model: str) -> Any:
 
 
 def load_model(config: LoraRunConfig) -> Any:
-    """The base model in ``torch_dtype``, or int8 through bitsandbytes (then prepared for k-bit training)."""
+    """The base model in ``torch_dtype``, or int8 through bitsandbytes (then prepared for k-bit training).
+
+    int8 weights are placed on this rank's GPU (``LOCAL_RANK``) when loaded: the distributed state does not exist
+    yet, so ``torch.cuda.current_device()`` would put every rank's copy on GPU 0."""
     import torch
     from transformers import AutoModelForCausalLM
 
@@ -147,7 +169,7 @@ def load_model(config: LoraRunConfig) -> Any:
         from transformers import BitsAndBytesConfig
 
         kwargs["quantization_config"] = BitsAndBytesConfig(load_in_8bit=True)  # type: ignore[no-untyped-call]
-        kwargs["device_map"] = {"": torch.cuda.current_device()}
+        kwargs["device_map"] = {"": local_rank()}
     model = AutoModelForCausalLM.from_pretrained(config.base_model, **kwargs)
     if config.load_in_8bit:
         from peft import prepare_model_for_kbit_training
@@ -185,6 +207,9 @@ def sft_config(config: LoraRunConfig, **overrides: Any) -> Any:
         save_total_limit=config.save_total_limit, logging_steps=config.logging_steps,
         report_to=list(config.report_to) or "none", disable_tqdm=not config.progress_bar,
         include_num_input_tokens_seen="non_padding",
+        # Under DDP every LoRA weight gets a gradient each step; searching for unused ones breaks with reentrant
+        # gradient checkpointing (Trainer turns the search on for a PeftModel).
+        ddp_find_unused_parameters=False,
         dataloader_pin_memory=cuda_available(),  # pinning without a GPU only warns
     )
     return SFTConfig(**{**values, **overrides})
@@ -198,9 +223,34 @@ def build_trainer(config: LoraRunConfig, model: Any, tokenizer: Any, train_datas
     from trl.trainer.sft_trainer import SFTTrainer
 
     extra = [_wall_clock_callback(clock)] if clock else []
-    return SFTTrainer(model=model, args=sft_config(config, **(args_overrides or {})), train_dataset=train_dataset,
-                      eval_dataset=eval_dataset, processing_class=tokenizer, peft_config=lora_config(config),
-                      callbacks=[*callbacks, *extra])
+    trainer = SFTTrainer(model=model, args=sft_config(config, **(args_overrides or {})), train_dataset=train_dataset,
+                         eval_dataset=eval_dataset, processing_class=tokenizer, peft_config=lora_config(config),
+                         callbacks=[*callbacks, *extra])
+    if is_quantized(model):
+        upcast_trainable_parameters(trainer.model)
+    return trainer
+
+
+def is_quantized(model: Any) -> bool:
+    """trl's own test for a k-bit base model (``sft_trainer.py``: the ``is_loaded_in_{4,8}bit`` attributes)."""
+    return bool(getattr(model, "is_loaded_in_4bit", False) or getattr(model, "is_loaded_in_8bit", False))
+
+
+def upcast_trainable_parameters(model: Any) -> int:
+    """Make every trainable parameter fp32; returns how many were cast.
+
+    For a quantized base model trl 1.16 casts the LoRA weights to bf16 (QLoRA's recipe). With
+    ``mixed_precision: fp16`` accelerate's GradScaler then fails at the first optimizer step ("not implemented for
+    'BFloat16'"), and the study trained fp32 adapters anyway. The optimizer does not exist yet when this runs, so it
+    is built on the fp32 weights; autocast still computes in fp16/bf16."""
+    import torch
+
+    cast = 0
+    for param in model.parameters():
+        if param.requires_grad and param.dtype != torch.float32:
+            param.data = param.data.to(torch.float32)
+            cast += 1
+    return cast
 
 
 def _checkpointing_kwargs(config_class: Any, enabled: bool) -> dict[str, Any]:
@@ -221,7 +271,7 @@ def _wall_clock_callback(clock: WallClock) -> Any:
     class _SaveWallClock(TrainerCallback):
         def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
             checkpoint = Path(args.output_dir) / f"checkpoint-{state.global_step}"
-            if checkpoint.is_dir():
+            if state.is_world_process_zero and checkpoint.is_dir():
                 clock.save(checkpoint)
 
     return _SaveWallClock()

@@ -4,6 +4,8 @@ before any dataset is tokenized or any weight is loaded."""
 from __future__ import annotations
 
 import importlib.util
+import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +58,33 @@ def check_device_support(config: LoraRunConfig) -> None:
             raise MissingDependency(f"report_to={reporter} needs {' or '.join(modules)} (pip install {modules[0]})")
 
 
+def check_launch(config: LoraRunConfig, environ: Mapping[str, str] | None = None,
+                 visible_gpus: int | None = None) -> None:
+    """Several GPUs need one process each (``accelerate launch``); int8 weights cannot be sharded by FSDP/ZeRO-3."""
+    env = os.environ if environ is None else environ
+    distributed = "LOCAL_RANK" in env or int(env.get("WORLD_SIZE", "1")) > 1
+    gpus = _visible_gpus() if visible_gpus is None else visible_gpus
+    if gpus > 1 and not distributed:
+        raise InputError(
+            f"{gpus} GPUs are visible to a single process; trl's SFTTrainer refuses the nn.DataParallel that would "
+            "follow. Use all of them with `accelerate launch --config_file training/configs/accelerate/ddp.yaml "
+            f"--num_processes {gpus} training/lora_sft.py CONFIG`, or one with CUDA_VISIBLE_DEVICES=0")
+    sharded = [name for name, var in (("FSDP", "ACCELERATE_USE_FSDP"), ("DeepSpeed", "ACCELERATE_USE_DEEPSPEED"))
+               if env.get(var, "false").lower() in ("1", "true")]
+    if config.load_in_8bit and sharded:
+        raise InputError(
+            f"load_in_8bit=true cannot be sharded by {sharded[0]}: bitsandbytes int8 weights are not FSDP/ZeRO-3 "
+            "shardable. Launch with training/configs/accelerate/ddp.yaml (one int8 copy per GPU), or shard a bf16 "
+            "config (the *_fast.yaml ones); sharding a quantized model needs 4-bit QLoRA (bnb_4bit_quant_storage), "
+            "which ftbench's configs do not offer")
+
+
+def _visible_gpus() -> int:
+    import torch
+
+    return int(torch.cuda.device_count()) if torch.cuda.is_available() else 0
+
+
 def _require_module(module: str, message: str) -> None:
     if importlib.util.find_spec(module) is None:
         raise MissingDependency(f"{message}; or change the config")
@@ -98,11 +127,12 @@ def count_parameters(model_config: Any) -> int:
 
 
 def available_memory() -> tuple[float, str]:
-    """(free bytes, device name) of the device training would use: CUDA device 0, else host RAM."""
+    """(free bytes, device name) of the device this rank would train on: its CUDA device, else host RAM."""
     import torch
 
     if torch.cuda.is_available():
-        free, _total = torch.cuda.mem_get_info(0)
-        return float(free), f"cuda:0 ({torch.cuda.get_device_name(0)})"
+        index = int(os.environ.get("LOCAL_RANK", "0"))
+        free, _total = torch.cuda.mem_get_info(index)
+        return float(free), f"cuda:{index} ({torch.cuda.get_device_name(index)})"
     psutil: Any = importlib.import_module("psutil")  # comes with accelerate; untyped
     return float(psutil.virtual_memory().available), "host RAM"

@@ -1,12 +1,14 @@
 """The ``run.json`` record of a LoRA run, and the facts it needs: git hash, device, wall time across resumes.
 
 Wall time counts the sessions that produced the kept steps: each checkpoint stores the time spent up to it, and a
-resumed run starts its clock from there.
+resumed run starts its clock from there. Under ``accelerate launch`` every rank holds one device, so the devices a run
+held are its world size and GPU-hours = wall time × world size; only rank 0 writes the record.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import time
 from dataclasses import asdict, dataclass, field
@@ -31,7 +33,10 @@ class RunRecord:
     tokens_seen: int
     wall_time_s: float
     gpu_name: str
-    gpu_count: int
+    gpu_count: int  # devices held: one per rank, so equal to world_size
+    world_size: int
+    per_device_train_batch_size: int
+    global_batch_size: int  # examples per optimizer step: per-rank batch × accumulation × world size
     gpu_hours: float
     price_per_gpu_hour: float
     cost_usd: float
@@ -60,13 +65,18 @@ def _git(where: Path, *args: str) -> str | None:
     return done.stdout.strip() if done.returncode == 0 else None
 
 
-def device_info() -> tuple[str, int]:
-    """(name, count) of the CUDA devices in use, or ("cpu", 1): a CPU run holds one machine."""
+def device_name() -> str:
+    """The name of this rank's CUDA device, or "cpu"."""
     import torch
 
     if torch.cuda.is_available():
-        return str(torch.cuda.get_device_name(0)), int(torch.cuda.device_count())
-    return "cpu", 1
+        return str(torch.cuda.get_device_name(local_rank()))
+    return "cpu"
+
+
+def local_rank() -> int:
+    """This process's index on its machine under ``accelerate launch``/``torchrun`` (``LOCAL_RANK``), else 0."""
+    return int(os.environ.get("LOCAL_RANK", "0"))
 
 
 def library_versions() -> dict[str, str]:
@@ -110,15 +120,20 @@ def loss_curves(log_history: list[dict[str, Any]]) -> tuple[list[dict[str, float
 
 
 def build_record(config: dict[str, Any], adapter_dir: Path, state: Any, wall_time_s: float,
-                 resumed_from: Path | None, price_per_gpu_hour: float) -> RunRecord:
-    """Assemble the record from the trainer's final ``state`` (a ``transformers.TrainerState``)."""
-    name, count = device_info()
-    cost = gpu_cost(wall_time_s, count, price_per_gpu_hour, name)
+                 resumed_from: Path | None, price_per_gpu_hour: float, world_size: int = 1) -> RunRecord:
+    """Assemble the record from the trainer's final ``state`` (a ``transformers.TrainerState``); ``world_size`` is
+    the number of ranks (``TrainingArguments.world_size``), each holding one device."""
+    name = device_name()
+    cost = gpu_cost(wall_time_s, world_size, price_per_gpu_hour, name)
     train, evaluation = loss_curves(state.log_history)
+    per_device = int(config["per_device_train_batch_size"])
     return RunRecord(
         config=config, git_hash=git_hash(), adapter_dir=str(adapter_dir), steps=int(state.global_step),
         max_steps=int(state.max_steps), tokens_seen=int(state.num_input_tokens_seen),
-        wall_time_s=cost.wall_time_s, gpu_name=name, gpu_count=count, gpu_hours=cost.gpu_hours,
+        wall_time_s=cost.wall_time_s, gpu_name=name, gpu_count=world_size, world_size=world_size,
+        per_device_train_batch_size=per_device,
+        global_batch_size=per_device * int(config["gradient_accumulation_steps"]) * world_size,
+        gpu_hours=cost.gpu_hours,
         price_per_gpu_hour=cost.price_per_gpu_hour, cost_usd=cost.cost_usd,
         resumed_from=str(resumed_from) if resumed_from else None,
         train_loss_curve=train, eval_loss_curve=evaluation, versions=library_versions(),
@@ -126,6 +141,9 @@ def build_record(config: dict[str, Any], adapter_dir: Path, state: Any, wall_tim
 
 
 def write_run_json(directory: Path, record: RunRecord) -> Path:
+    """Write ``run.json`` atomically: a reader sees the old record or the whole new one, never a part."""
     path = directory / RUN_JSON
-    path.write_text(json.dumps(asdict(record), indent=2) + "\n", encoding="utf-8")
+    partial = directory / f".{RUN_JSON}.{os.getpid()}.tmp"
+    partial.write_text(json.dumps(asdict(record), indent=2) + "\n", encoding="utf-8")
+    os.replace(partial, path)
     return path

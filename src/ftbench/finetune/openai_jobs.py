@@ -29,6 +29,13 @@ from ftbench.finetune.openai_run import (
     save_run,
 )
 
+#: New runs fine-tune this model: one OpenAI fine-tunes today. The study's gpt-3.5-turbo-0613 is kept only for
+#: pricing the reproduction (ftbench.finetune.study).
+DEFAULT_MODEL = "gpt-4.1-mini-2025-04-14"
+#: Models OpenAI no longer fine-tunes, with the model ftbench suggests instead; refused before anything is uploaded.
+NOT_FINE_TUNABLE = {"gpt-3.5-turbo-0613": DEFAULT_MODEL, "gpt-3.5-turbo-16k-0613": DEFAULT_MODEL,
+                    "babbage-002": DEFAULT_MODEL, "davinci-002": DEFAULT_MODEL}
+
 
 @dataclass(frozen=True)
 class JobSpec:
@@ -119,6 +126,18 @@ def event_from_api(obj: Any) -> Event:
 
 # --- single API calls -------------------------------------------------------------------------------------
 
+def check_model(api: OpenAIApi, model: str) -> None:
+    """Refuse a model OpenAI no longer fine-tunes, and one the key cannot see (``client.models``), before any
+    file is uploaded. Whether a visible model can be fine-tuned only the job API says (at creation)."""
+    instead = NOT_FINE_TUNABLE.get(model)
+    if instead:
+        raise InputError(f"OpenAI no longer fine-tunes {model}; use --model {instead} (its dated price is in "
+                         "ftbench.finetune.cost; the study's costs are computed by ftbench.finetune.study). "
+                         "Nothing was uploaded")
+    api.call(f"checking that model {model} exists before uploading anything",
+             lambda: api.client.models.retrieve(model))
+
+
 def upload(api: OpenAIApi, path: Path) -> str:
     """Upload a training/validation file; returns its file id."""
     content = path.read_bytes()
@@ -131,8 +150,9 @@ def create_job(api: OpenAIApi, spec: JobSpec, training_id: str, validation_id: s
     options: dict[str, Any] = {"model": spec.model, "training_file": training_id}
     optional = {"validation_file": validation_id, "suffix": spec.suffix, "seed": spec.seed}
     options.update({key: value for key, value in optional.items() if value is not None})
-    if spec.n_epochs is not None:
-        options["hyperparameters"] = {"n_epochs": spec.n_epochs}
+    # The job's `method` carries the hyperparameters; the top-level `hyperparameters` is deprecated.
+    hyperparameters = {"n_epochs": spec.n_epochs} if spec.n_epochs is not None else {}
+    options["method"] = {"type": "supervised", "supervised": {"hyperparameters": hyperparameters}}
     job = api.call("creating the fine-tuning job", lambda: api.client.fine_tuning.jobs.create(**options))
     return job_from_api(job)
 
@@ -311,6 +331,7 @@ class Session:
 def submit(session: Session, spec: JobSpec, run_dir: Path) -> OpenAIRun:
     """Upload, create the job, record it at once, then follow it to the end (see :func:`watch`)."""
     check_run_dir(run_dir)
+    check_model(session.api, spec.model)
     training_id = upload(session.api, spec.training_file)
     validation_id = upload(session.api, spec.validation_file) if spec.validation_file else None
     job = create_job(session.api, spec, training_id, validation_id)

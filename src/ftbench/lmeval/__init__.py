@@ -21,6 +21,14 @@ def tasks_dir() -> Path:
     raise FileNotFoundError(f"ftbench task YAMLs not found in {installed} nor {checkout}; reinstall ftbench")
 
 
+def package_tasks_dir() -> Path:
+    """The folder of the ``ftbench.tasks`` package, which the ``lm_eval.tasks`` entry point names; it holds the
+    YAMLs after a wheel install (only an ``__init__.py`` in a checkout)."""
+    import ftbench.tasks
+
+    return Path(ftbench.tasks.__file__).parent
+
+
 def is_installed_in_lm_eval(path: Path) -> bool:
     """True when ``path`` lies inside lm-eval's own tasks folder (indexed by default)."""
     return path.resolve().is_relative_to(_lm_eval_tasks_root().resolve())

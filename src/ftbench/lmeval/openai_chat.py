@@ -7,7 +7,8 @@ These classes build the payload themselves, for any model name:
 
 - ``temperature`` 0 (greedy) unless the task's ``generation_kwargs`` set ``do_sample: true``;
 - ``stop``: the task's ``until`` (OpenAI accepts at most 4; extra ones are dropped with a warning);
-- ``max_tokens``: the task's ``max_gen_toks`` (or the ``max_gen_toks`` model argument);
+- ``max_tokens``: the task's ``max_gen_toks`` (or the ``max_gen_toks`` model argument), sent as
+  ``max_completion_tokens`` to o-series and GPT-5 models, which refuse ``max_tokens``;
 - ``seed`` and any other generation kwargs the task gives, passed through.
 
 Registered names (call :func:`register_models`; ``ftbench eval`` does it before lm-eval reads ``--model``):
@@ -30,12 +31,14 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from functools import cached_property
 from typing import Any
 
 from lm_eval.models.openai_completions import LocalChatCompletion
 
 from ftbench.errors import InputError
+from ftbench.finetune.cost import base_model
 from ftbench.finetune.openai_client import API_KEY_ENV, api_key_from_env, redact
 
 OPENAI_CHAT_URL = "https://api.openai.com/v1/chat/completions"
@@ -90,6 +93,8 @@ def chat_payload(model: str, messages: Any, gen_kwargs: dict[str, Any], default_
         payload["seed"] = seed
     if stop:
         payload["stop"] = stop
+    if needs_max_completion_tokens(model):
+        payload["max_completion_tokens"] = payload.pop("max_tokens")
     return payload
 
 
@@ -103,6 +108,12 @@ def refuse_key_arguments(model_args: dict[str, Any]) -> None:
     if given:
         raise InputError(f"do not put a key in --model_args ({', '.join(given)}): lm-eval writes model_args into "
                          f"its results files; export {API_KEY_ENV} instead, it is read from the environment")
+
+
+def needs_max_completion_tokens(model: str) -> bool:
+    """o-series and GPT-5 models (and their ``ft:`` fine-tunes) refuse ``max_tokens``: they take
+    ``max_completion_tokens``, which also bounds their hidden reasoning tokens."""
+    return re.match(r"(o\d|gpt-5)", base_model(model)) is not None
 
 
 class _RedactKey(logging.Filter):
