@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ftbench.finetune.lora_cost import gpu_cost
+from ftbench.finetune.lora_cost import A40_PRICE_PER_HOUR, CPU, CPU_PRICE_PER_CORE_HOUR, GpuCost, gpu_cost
 
 RUN_JSON = "run.json"
 WALL_TIME_FILE = "ftbench_wall_time.json"
@@ -61,12 +61,20 @@ def _git(where: Path, *args: str) -> str | None:
 
 
 def device_info() -> tuple[str, int]:
-    """(name, count) of the CUDA devices in use, or ("cpu", 1): a CPU run holds one machine."""
+    """(name, count) of the CUDA devices in use, or ("cpu", cores used by torch)."""
     import torch
 
     if torch.cuda.is_available():
         return str(torch.cuda.get_device_name(0)), int(torch.cuda.device_count())
-    return "cpu", 1
+    return CPU, max(1, int(torch.get_num_threads()))
+
+
+def build_cost(wall_time_s: float, price_per_gpu_hour: float | None = None) -> GpuCost:
+    """The run's device-hours and cost: GPUs at ``price_per_gpu_hour``, CPU cores at the CPU core-hour price."""
+    name, count = device_info()
+    gpu_price = A40_PRICE_PER_HOUR if price_per_gpu_hour is None else price_per_gpu_hour
+    price = CPU_PRICE_PER_CORE_HOUR if name == CPU else gpu_price
+    return gpu_cost(wall_time_s, count, price, name)
 
 
 def library_versions() -> dict[str, str]:
@@ -112,13 +120,12 @@ def loss_curves(log_history: list[dict[str, Any]]) -> tuple[list[dict[str, float
 def build_record(config: dict[str, Any], adapter_dir: Path, state: Any, wall_time_s: float,
                  resumed_from: Path | None, price_per_gpu_hour: float) -> RunRecord:
     """Assemble the record from the trainer's final ``state`` (a ``transformers.TrainerState``)."""
-    name, count = device_info()
-    cost = gpu_cost(wall_time_s, count, price_per_gpu_hour, name)
+    cost = build_cost(wall_time_s, price_per_gpu_hour)
     train, evaluation = loss_curves(state.log_history)
     return RunRecord(
         config=config, git_hash=git_hash(), adapter_dir=str(adapter_dir), steps=int(state.global_step),
         max_steps=int(state.max_steps), tokens_seen=int(state.num_input_tokens_seen),
-        wall_time_s=cost.wall_time_s, gpu_name=name, gpu_count=count, gpu_hours=cost.gpu_hours,
+        wall_time_s=cost.wall_time_s, gpu_name=cost.gpu_name, gpu_count=cost.gpu_count, gpu_hours=cost.gpu_hours,
         price_per_gpu_hour=cost.price_per_gpu_hour, cost_usd=cost.cost_usd,
         resumed_from=str(resumed_from) if resumed_from else None,
         train_loss_curve=train, eval_loss_curve=evaluation, versions=library_versions(),
