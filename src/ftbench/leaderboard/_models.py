@@ -228,21 +228,19 @@ def _from_tokens(tokens: int, model: str, price_per_1k: float | None, inference:
 
 
 def serving_cost(task: TaskRun, run: ModelRun, spec: ModelSpec | None) -> ServingCost:
-    """$ per 1,000 queries of ``task``: hand-typed ``inference_usd``, else recorded token usage × the dated price,
-    else measured throughput × $/hour."""
+    """$ per 1,000 queries of ``task``: hand-typed ``inference_usd``, else measured throughput × $/hour (a served
+    open model), else the recorded token usage × the dated price of the model."""
     spec = spec or ModelSpec(name="", results=run.model_dir)
     if spec.inference_usd is not None and task.n:
         return ServingCost(1000 * spec.inference_usd / task.n,
                            f"inference_usd ${spec.inference_usd:g} given for {task.n:,} queries")
-    usage = [s.usage for s in task.samples or () if s.usage is not None]
-    if usage:
-        return _from_usage(usage, _openai_model(run, spec))
     if spec.serve_throughput:
         price = A40_PRICE_PER_HOUR if spec.serve_price_per_hour is None else spec.serve_price_per_hour
         device = spec.serve_device or "one A40"
         return ServingCost(1000 / spec.serve_throughput / 3600 * price,
                            f"{spec.serve_throughput:g} queries/s measured on {device} × ${price:g}/hour")
-    return ServingCost()
+    usage = [s.usage for s in task.samples or () if s.usage is not None]
+    return _from_usage(usage, _openai_model(run, spec)) if usage else ServingCost()
 
 
 def _from_usage(usage: list[tuple[int, int]], model: str) -> ServingCost:

@@ -15,7 +15,8 @@ from ftbench.errors import InputError
 from ftbench.leaderboard._tasks import Family, family_of
 from ftbench.lmeval.hooks import extract_answer
 
-#: Key of the token usage an API model class records in a request's generation arguments.
+#: Key of the token usage an API model class records in a request's generation arguments
+#: (``ftbench.lmeval.openai_chat.USAGE_KEY``; not imported, since that module needs lm-eval's API extra).
 USAGE_KEY = "ftbench_usage"
 #: A per-example metric value: 0/1 for mean metrics, (tp, fp, fn) for ``slot_f1``.
 Value = float | tuple[int, int, int]
