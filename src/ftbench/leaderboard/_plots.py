@@ -67,36 +67,6 @@ def _gap(row: Row, metric: str, side: str) -> float:
     return 100 * abs(score.value - bound)
 
 
-def cost_figure(groups: list[Group]) -> Figure:
-    """Primary metric vs training cost, one colour per task group; runs of unknown cost are left out (noted)."""
-    figure = Figure(figsize=(8.5, 5), layout="constrained")
-    ax = figure.subplots()
-    plotted = 0
-    for g, group in enumerate(groups):
-        priced = [row for row in group.rows if row.entry.cost.training_usd is not None]
-        if not priced:
-            continue
-        primary = group.family.primary
-        xs = [float(row.entry.cost.training_usd or 0.0) for row in priced]
-        ys = [100 * row.scores[primary].value for row in priced]
-        errors = [[_gap(row, primary, "low") for row in priced], [_gap(row, primary, "high") for row in priced]]
-        ax.errorbar(xs, ys, yerr=errors, fmt="o", capsize=3, color=_COLOURS[g % len(_COLOURS)],
-                    label=f"{group.label} ({primary})")
-        for x, y, row in zip(xs, ys, priced, strict=True):
-            ax.annotate(row.entry.name, (x, y), textcoords="offset points", xytext=(6, 4), fontsize=8)
-        plotted += len(priced)
-    if plotted:
-        ax.legend(fontsize=8)
-    else:
-        ax.text(0.5, 0.5, "no training cost known for any run\n(give run_json or cost inputs in models.yaml)",
-                ha="center", va="center", transform=ax.transAxes)
-    ax.set_xlabel("training cost (US$)")
-    ax.set_ylabel("primary metric (%) with 95% CI")
-    ax.set_title("Accuracy vs training cost", loc="left", fontsize=11)
-    ax.grid(alpha=0.3)
-    return figure
-
-
 _MARKERS = ("o", "s", "D", "^", "v", "P", "X", "*")
 
 
