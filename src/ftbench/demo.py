@@ -17,8 +17,9 @@ It runs the study's pipeline top to bottom on a model small enough to train from
 Layout of the output folder: ``tiny-model/``, ``recipes/{base,full,lora}/``, ``merged/lora/``,
 ``lm-eval/{full,lora}/<task>/``, ``lm-eval/served/viggo/``, ``serve-lora.log``, ``models.yaml``, ``report/``.
 
-A model this small learns ViGGO (exact match ~0.5 after ~550 steps) but not SQL: the validation databases never
-occur in training, and it writes training-set table names instead of copying them from the context. SQL stays in
+A model this small learns ViGGO's grammar (valid meaning representations) and some exact answers, but not SQL:
+the validation databases never occur in training, and it writes training-set table names instead of copying
+them from the context. SQL stays in
 the demo as the pipeline it is (every answer executed and judged). Work is fixed by step count, so a busy machine
 takes longer but learns the same. If serving fails, the leaderboard is still written and the error names what was
 kept.

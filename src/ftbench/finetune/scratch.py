@@ -1,6 +1,6 @@
 """The demo's recipe: train a tiny Llama from scratch on the task data, then fine-tune it fully or with LoRA.
 
-What makes a 0.9M-parameter model learn ViGGO in a minute on two CPU cores (measured for issue 15):
+What makes a 0.9M-parameter model learn ViGGO on two CPU cores (the recipe measured in issue 15):
 
 - the tokenizer holds each task's fixed instruction as one token (:func:`ftbench.tiny.build_tiny_model`), so a
   ViGGO prompt is ~50 tokens instead of ~200 and the model's capacity goes to the sentence and the answer;
