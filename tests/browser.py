@@ -74,6 +74,22 @@ def screenshot(html: Path, png: Path, width: int = 1280, height: int = 2000, tim
                              f"$ {' '.join(command)}\n{stderr_tail(stderr)}")
 
 
+def dump_dom(html: Path, timeout_s: float = 60, virtual_time_ms: int = 3000) -> str:
+    """The page's DOM after its scripts ran, as headless Chromium serializes it (``--dump-dom``)."""
+    if not html.is_file():
+        raise AssertionError(f"no HTML file to render at {html}")
+    browser = require_chromium()
+    with tempfile.TemporaryDirectory(prefix="ftbench-chromium-", ignore_cleanup_errors=True) as profile:
+        command = [browser, *FLAGS, f"--user-data-dir={profile}", f"--virtual-time-budget={virtual_time_ms}",
+                   "--dump-dom", html.resolve().as_uri()]
+        process = subprocess.run(command, capture_output=True, text=True, errors="replace", timeout=timeout_s,
+                                 stdin=subprocess.DEVNULL, check=False)
+    if process.returncode != 0 or "<html" not in process.stdout:
+        raise AssertionError(f"chromium --dump-dom failed (exit code {process.returncode}):\n"
+                             f"{stderr_tail(process.stderr)}")
+    return process.stdout
+
+
 def _run(command: list[str], timeout_s: float) -> tuple[int | None, str]:
     """Run ``command`` in its own process group; on timeout kill the group (browser, zygote, renderers)."""
     process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,

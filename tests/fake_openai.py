@@ -247,7 +247,14 @@ class FakeOpenAI:
             "id": self._new_id("chatcmpl"), "object": "chat.completion", "created": int(time.time()),
             "model": params.get("model"),
             "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}})
+            "usage": chat_usage(params.get("messages") or [], content)})
+
+
+def chat_usage(messages: list[dict[str, Any]], content: str) -> dict[str, int]:
+    """Token usage as the fake counts it: words of the messages (+4 each) and of the reply."""
+    prompt = sum(len(str(m.get("content", "")).split()) + 4 for m in messages)
+    completion = len(content.split())
+    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -211,10 +211,12 @@ def test_error_breakdown_classifies_each_prediction(report: Path) -> None:
 
 def test_report_files_and_plots_are_written(report: Path) -> None:
     for name in ("leaderboard.md", "leaderboard.html", "leaderboard.csv", "pairs.csv", "accuracy.png",
-                 "accuracy.svg", "accuracy_vs_cost.png", "accuracy_vs_cost.svg"):
+                 "accuracy.svg", "decision_1.png", "decision_1.svg", "decision_2.png", "decision_2.svg"):
         assert (report / name).stat().st_size > 1000 or name.endswith(".csv"), name
     html = (report / "leaderboard.html").read_text()
-    assert html.count("<svg") == 2 and "GPT-3.5 A" in html and 'src="' not in html  # one self-contained file
+    # one decision chart per task and the accuracy plot, embedded: one self-contained file, nothing fetched
+    assert html.count("<svg") == 3 and "GPT-3.5 A" in html
+    assert 'src="' not in html and "<link" not in html and "@import" not in html and "url(http" not in html
     assert (report / "accuracy.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -300,7 +302,8 @@ def test_models_yaml_mistakes_name_the_file_and_the_entry(fake_runs: Path, tmp_p
         ([{"name": "A", "results": str(fake_runs / "a"), "colour": "red"}], r"models\[1\]: unknown key\(s\) colour"),
         ([{"name": "A"}], r"models\[1\]: 'results' is required"),
         ([{"name": "A", "results": str(tmp_path / "nowhere")}], r"models\[1\]: results folder .* does not exist"),
-        ([{"name": "A", "results": str(fake_runs / "a"), "kind": "closed"}], r"kind must be one of lora, openai"),
+        ([{"name": "A", "results": str(fake_runs / "a"), "kind": "closed"}],
+         r"kind must be one of lora, full, openai, base"),
         ([{"name": "A", "results": str(fake_runs / "a"), "gpu_hours": "seven"}], r"gpu_hours: expected a non-neg"),
         ([{"name": "A", "results": str(fake_runs / "a")}, {"name": "A", "results": str(fake_runs / "b")}],
          r"both named 'A'"),
@@ -351,3 +354,92 @@ def test_documented_models_yaml_files_parse(source: str, tmp_path: Path) -> None
     specs = read_models_file(path)
     assert [spec.name for spec in specs] == [entry["name"] for entry in data["models"]]
     assert all(spec.kind in ("lora", "openai") for spec in specs)
+
+
+def _section(markdown: str, heading: str) -> str:
+    return markdown.split(heading + "\n", 1)[1].split("\n## ", 1)[0]
+
+
+def test_report_leads_with_one_decision_sentence_per_pair(report: Path) -> None:
+    markdown = (report / "leaderboard.md").read_text()
+    assert markdown.index("## Decision") < markdown.index("## Inputs") < markdown.index("## Details")
+    decision = _section(markdown, "## Decision")
+    only_a, only_b = len(RIGHT_A - RIGHT_B), len(RIGHT_B - RIGHT_A)
+    p_value = stats.binomtest(only_a, only_a + only_b, 0.5).pvalue
+    points = 100 * (len(RIGHT_A) - len(RIGHT_B)) / LIMIT
+    verdict = "significant" if p_value < 0.05 else "not significant"
+    for metric in ("exec_acc", "exact_match"):  # the primary metrics of spider_sql and viggo
+        assert f"**GPT-3.5 A** beats **LoRA B** by {points:.1f} points of {metric}" in decision
+    assert f": {verdict} (McNemar p = {p_value:.2g}" in decision
+    assert "Training: $11.99 vs $3.32 (7 GPU-h)" in decision  # 7 A40-hours at $0.475
+    assert "three sentences per meaning representation" in decision
+
+
+def test_report_states_its_inputs(fake_runs: Path, report: Path) -> None:
+    import lm_eval
+
+    inputs = _section((report / "leaderboard.md").read_text(), "## Inputs")
+    for run in ("a", "b"):
+        assert f"`{_model_dir(fake_runs / run)}`" in inputs
+    assert f"lm-eval {lm_eval.__version__}" in inputs and "ftbench " in inputs and "SQL judge: `context`" in inputs
+    assert " UTC" in inputs
+
+
+def test_serving_cost_per_1k_queries_comes_from_the_recorded_token_usage(fake_runs: Path, report: Path) -> None:
+    price = OPENAI_PRICES["gpt-3.5-turbo-0613"]  # model A's base: input $0.012, output $0.016 per 1K
+    rows = {(r["family"], r["model"], r["metric"]): r for r in _csv(report / "leaderboard.csv")}
+    for task, family, metric in (("spider_sql_chat", "spider_sql", "exec_acc"), ("viggo_chat", "viggo", "exact_match")):
+        usage = [s["arguments"]["gen_args_0"]["arg_1"]["ftbench_usage"] for s in _samples(fake_runs / "a", task)]
+        assert len(usage) == LIMIT and len({u["prompt_tokens"] for u in usage}) > 1  # per request, not a constant
+        dollars = sum(u["prompt_tokens"] * price.input_per_1k + u["completion_tokens"] * price.output_per_1k
+                      for u in usage) / 1000
+        assert float(rows[(family, "GPT-3.5 A", metric)]["inference_per_1k_usd"]) == pytest.approx(
+            1000 * dollars / LIMIT)
+        # B is hand-priced: inference_usd 0.5 for the LIMIT queries of each task
+        assert float(rows[(family, "LoRA B", metric)]["inference_per_1k_usd"]) == pytest.approx(1000 * 0.5 / LIMIT)
+
+
+def test_serving_cost_from_measured_throughput(fake_runs: Path, tmp_path: Path) -> None:
+    models = _write_models(tmp_path / "models.yaml", [
+        {"name": "served", "results": str(fake_runs / "b"), "kind": "lora", "serve_throughput": 4.0,
+         "serve_price_per_hour": 1.2, "serve_device": "1× L4"}])
+    board = compare_runs([], models, breakdown=False, progress=False)
+    serving = board.groups[0].rows[0].entry.serving
+    assert serving.per_1k_usd == pytest.approx(1000 / 4.0 / 3600 * 1.2)  # 250 s of a $1.20/hour machine
+    assert "4 queries/s measured on 1× L4" in serving.basis
+
+
+def test_models_with_the_same_verdicts_share_a_rank_and_their_pairs_fold_into_one_line(
+        fake_runs: Path, tmp_path: Path) -> None:
+    twin = tmp_path / "a-twin"
+    shutil.copytree(fake_runs / "a", twin)
+    models = _write_models(tmp_path / "models.yaml", [
+        {"name": "A", "results": str(fake_runs / "a")}, {"name": "A twin", "results": str(twin)},
+        {"name": "B", "results": str(fake_runs / "b")}])
+    markdown = build_leaderboard([], tmp_path / "out", models, breakdown=False, progress=False).markdown.read_text()
+    details = _section(markdown, "### viggo")
+    assert "| =1 | A |" in details and "| =1 | A twin |" in details and "| 3 | B |" in details
+    assert "A = A twin on exact_match" in details and "| A | A twin |" not in details  # folded, not a table row
+    assert "Same verdict on every example, so no difference to test: **A** = **A twin**." in markdown
+
+
+def test_per_example_viewer_filters_rows_in_headless_chromium(report: Path, tmp_path: Path) -> None:
+    from .browser import dump_dom
+
+    probe = """<script>
+    function shown(v) {
+      return Array.from(v.querySelectorAll("tbody tr")).filter(r => r.style.display !== "none").length;
+    }
+    var v = document.getElementById("examples-viggo"), box = v.querySelector("input.f-disagree");
+    var kind = v.querySelector("select.f-class"), counts = {all: shown(v)};
+    box.click(); counts.disagree = shown(v); box.click();
+    kind.value = "wrong function"; kind.dispatchEvent(new Event("change")); counts.wrong_function = shown(v);
+    kind.value = ""; kind.dispatchEvent(new Event("change")); counts.reset = shown(v);
+    document.body.insertAdjacentHTML("beforeend", "<pre id=probe>" + JSON.stringify(counts) + "</pre>");
+    </script></body>"""
+    page = tmp_path / "probe.html"
+    page.write_text((report / "leaderboard.html").read_text().replace("</body>", probe), encoding="utf-8")
+    counts = json.loads(dump_dom(page).split('<pre id="probe">', 1)[1].split("</pre>", 1)[0])
+    # A is right on even examples, B on multiples of 3; A's wrong answers name another function, B's do not parse
+    disagree = len(RIGHT_A ^ RIGHT_B)
+    assert counts == {"all": LIMIT, "disagree": disagree, "wrong_function": LIMIT - len(RIGHT_A), "reset": LIMIT}

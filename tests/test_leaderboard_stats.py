@@ -15,6 +15,7 @@ from ftbench.leaderboard._stats import (
     mean_estimate,
     micro_f1_estimate,
     paired_difference,
+    wilson_estimate,
 )
 from ftbench.viggo import f1_from_counts
 
@@ -88,3 +89,16 @@ def test_holm_adjustment_by_hand() -> None:
     # monotone: a later step never falls below an earlier one; capped at 1
     assert holm([0.02, 0.011, 0.5, 0.6]) == pytest.approx([0.06, 0.044, 1.0, 1.0])
     assert holm([]) == []
+
+
+@pytest.mark.parametrize(("right", "n"), [(0, 5), (5, 5), (0, 200), (1, 20), (104, 200), (200, 200)])
+def test_wilson_interval_is_scipys_and_does_not_collapse_at_0_or_100_percent(right: int, n: int) -> None:
+    estimate = wilson_estimate([1.0] * right + [0.0] * (n - right))
+    expected = stats.binomtest(right, n).proportion_ci(confidence_level=0.95, method="wilson")
+    assert (estimate.value, estimate.n) == (right / n, n)
+    assert estimate.low == pytest.approx(expected.low, abs=1e-12)
+    assert estimate.high == pytest.approx(expected.high, abs=1e-12)
+    assert estimate.high - estimate.low > 0.01, "an interval of width 0 would claim certainty from n examples"
+    bootstrap = mean_estimate([1.0] * right + [0.0] * (n - right), resamples=500)
+    if right in (0, n):
+        assert bootstrap.low == bootstrap.high, "the bootstrap collapses here, the reason for Wilson"

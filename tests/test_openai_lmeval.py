@@ -23,7 +23,7 @@ from ftbench.errors import ApiKeyError, InputError
 from ftbench.lmeval import tasks_dir
 from ftbench.lmeval.openai_chat import MODEL_NAMES, ChatCompletions, OpenAIChat, chat_payload, register_models
 
-from .fake_openai import FakeOpenAI
+from .fake_openai import FakeOpenAI, chat_usage
 from .lmeval_runs import read_outputs, run_cli
 
 FT_MODEL = "ft:gpt-3.5-turbo-0613:acme::abc123"
@@ -41,6 +41,7 @@ def task_generation_kwargs(task_folder: str, yaml_name: str) -> dict[str, Any]:
 
 
 SQL_GEN = task_generation_kwargs("spider_sql", "spider_sql.yaml")
+INPUT_FIELD = {"spider_sql_chat": "question", "viggo_chat": "target"}
 
 
 def sql_gen() -> dict[str, Any]:
@@ -181,4 +182,10 @@ def test_ftbench_eval_sends_greedy_requests_with_the_tasks_stops_and_system_prom
     results, samples = read_outputs(out)
     assert {"spider_sql_chat", "viggo_chat"} <= set(results["results"])
     assert samples["spider_sql_chat"][0]["resps"] == [["SELECT count(*) FROM head"]]
+    for task, rows in samples.items():  # each request's usage, as the API reported it, is in its logged sample
+        for row in rows:
+            messages = [{"content": row["doc"]["system"]}, {"content": row["doc"][INPUT_FIELD[task]]}]
+            usage = row["arguments"]["gen_args_0"]["arg_1"]["ftbench_usage"]
+            assert usage == {key: chat_usage(messages, row["resps"][0][0])[key]
+                             for key in ("prompt_tokens", "completion_tokens")}, task
     assert all(fake.api_key not in path.read_text() for path in out.rglob("*") if path.is_file())

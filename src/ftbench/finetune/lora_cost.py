@@ -14,6 +14,11 @@ from ftbench.errors import InputError
 
 #: The study's price: one NVIDIA A40 at $0.475 per hour.
 A40_PRICE_PER_HOUR = 0.475
+#: A run on CPU is priced per core-hour (never as A40 hours): the on-demand price of a 2-vCPU cloud machine, halved.
+CPU_PRICE_PER_CORE_HOUR = 0.08925 / 2
+CPU_PRICE_SOURCE = "AWS EC2 c7i.large (2 vCPU) on-demand, us-east-1, $0.08925/hour (price list of 2024)"
+#: ``gpu_name`` of a run that trained on CPU; its ``gpu_count`` is the cores used and its hours are CPU-hours.
+CPU = "cpu"
 _COST_KEYS = ("gpu_name", "gpu_count", "wall_time_s", "gpu_hours", "price_per_gpu_hour", "cost_usd")
 
 
@@ -41,6 +46,11 @@ def gpu_cost(wall_time_s: float, gpu_count: int, price_per_gpu_hour: float = A40
     gpu_hours = wall_time_s / 3600.0 * gpu_count
     return GpuCost(gpu_name=gpu_name, gpu_count=gpu_count, wall_time_s=wall_time_s, gpu_hours=gpu_hours,
                    price_per_gpu_hour=price_per_gpu_hour, cost_usd=gpu_hours * price_per_gpu_hour)
+
+
+def hours_unit(gpu_name: str | None) -> str:
+    """How a run's device-hours are labelled: ``CPU-h`` for CPU runs, else ``GPU-h``."""
+    return "CPU-h" if gpu_name == CPU else "GPU-h"
 
 
 def cost_from_run_json(path: Path, price_per_gpu_hour: float | None = None) -> GpuCost:

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ftbench.finetune.lora_cost import gpu_cost
+from ftbench.finetune.lora_cost import A40_PRICE_PER_HOUR, CPU, CPU_PRICE_PER_CORE_HOUR, GpuCost, gpu_cost
 
 RUN_JSON = "run.json"
 WALL_TIME_FILE = "ftbench_wall_time.json"
@@ -71,12 +71,30 @@ def device_name() -> str:
 
     if torch.cuda.is_available():
         return str(torch.cuda.get_device_name(local_rank()))
-    return "cpu"
+    return CPU
 
 
 def local_rank() -> int:
     """This process's index on its machine under ``accelerate launch``/``torchrun`` (``LOCAL_RANK``), else 0."""
     return int(os.environ.get("LOCAL_RANK", "0"))
+
+
+def device_info(world_size: int = 1) -> tuple[str, int]:
+    """(name, count) of the devices in use: one CUDA device per rank, or ("cpu", cores used by torch × ranks)."""
+    import torch
+
+    name = device_name()
+    if name != CPU:
+        return name, world_size
+    return CPU, max(1, int(torch.get_num_threads())) * world_size
+
+
+def build_cost(wall_time_s: float, price_per_gpu_hour: float | None = None, world_size: int = 1) -> GpuCost:
+    """The run's device-hours and cost: GPUs at ``price_per_gpu_hour``, CPU cores at the CPU core-hour price."""
+    name, count = device_info(world_size)
+    gpu_price = A40_PRICE_PER_HOUR if price_per_gpu_hour is None else price_per_gpu_hour
+    price = CPU_PRICE_PER_CORE_HOUR if name == CPU else gpu_price
+    return gpu_cost(wall_time_s, count, price, name)
 
 
 def library_versions() -> dict[str, str]:
@@ -122,15 +140,14 @@ def loss_curves(log_history: list[dict[str, Any]]) -> tuple[list[dict[str, float
 def build_record(config: dict[str, Any], adapter_dir: Path, state: Any, wall_time_s: float,
                  resumed_from: Path | None, price_per_gpu_hour: float, world_size: int = 1) -> RunRecord:
     """Assemble the record from the trainer's final ``state`` (a ``transformers.TrainerState``); ``world_size`` is
-    the number of ranks (``TrainingArguments.world_size``), each holding one device."""
-    name = device_name()
-    cost = gpu_cost(wall_time_s, world_size, price_per_gpu_hour, name)
+    the number of ranks (``TrainingArguments.world_size``), each holding one device (CPU runs count cores)."""
+    cost = build_cost(wall_time_s, price_per_gpu_hour, world_size)
     train, evaluation = loss_curves(state.log_history)
     per_device = int(config["per_device_train_batch_size"])
     return RunRecord(
         config=config, git_hash=git_hash(), adapter_dir=str(adapter_dir), steps=int(state.global_step),
         max_steps=int(state.max_steps), tokens_seen=int(state.num_input_tokens_seen),
-        wall_time_s=cost.wall_time_s, gpu_name=name, gpu_count=world_size, world_size=world_size,
+        wall_time_s=cost.wall_time_s, gpu_name=cost.gpu_name, gpu_count=cost.gpu_count, world_size=world_size,
         per_device_train_batch_size=per_device,
         global_batch_size=per_device * int(config["gradient_accumulation_steps"]) * world_size,
         gpu_hours=cost.gpu_hours,

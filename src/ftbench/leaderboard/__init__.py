@@ -23,13 +23,15 @@ from tqdm import tqdm
 from ftbench.errors import InputError
 from ftbench.leaderboard._breakdown import Confusion, SqlBreakdown, sql_breakdown, viggo_confusion
 from ftbench.leaderboard._compare import Entry, Group, compare
+from ftbench.leaderboard._curves import Curve, read_curve
 from ftbench.leaderboard._document import Figure, to_html, to_markdown
-from ftbench.leaderboard._models import ModelSpec, infer_kind, read_models_file, resolve_cost
-from ftbench.leaderboard._plots import accuracy_figure, cost_figure, save
+from ftbench.leaderboard._models import ModelSpec, infer_kind, read_models_file, resolve_cost, serving_cost
+from ftbench.leaderboard._plots import accuracy_figure, curves_figure, decision_figure, save
 from ftbench.leaderboard._read import model_dirs, read_model_run
 from ftbench.leaderboard._report import (
     PAIR_HEADERS,
     SUMMARY_HEADERS,
+    Figures,
     Leaderboard,
     blocks,
     json_summary,
@@ -37,7 +39,7 @@ from ftbench.leaderboard._report import (
     summary_rows,
 )
 
-__all__ = ["Leaderboard", "Report", "build_leaderboard", "collect_entries", "compare_runs"]
+__all__ = ["Leaderboard", "Report", "build_leaderboard", "collect_entries", "compare_runs", "read_answers"]
 
 
 @dataclass(frozen=True)
@@ -62,12 +64,22 @@ class Report:
 
 
 def build_leaderboard(inputs: Sequence[Path], out_dir: Path, models_file: Path | None = None, *,
-                      breakdown: bool = True, progress: bool = True) -> Report:
-    """Read the runs, compare them and write ``leaderboard.{md,html,csv}``, ``pairs.csv`` and the plots."""
+                      breakdown: bool = True, progress: bool = True, notes: Sequence[str] = ()) -> Report:
+    """Read the runs, compare them and write ``leaderboard.{md,html,csv}``, ``pairs.csv`` and the plots.
+    ``notes`` (``"<family>: text"``) are said under that task's decision."""
     if out_dir.exists() and not out_dir.is_dir():
         raise InputError(f"{out_dir}: exists and is not a folder")
     board = compare_runs(inputs, models_file, breakdown=breakdown, progress=progress)
-    return write_report(board, out_dir)
+    return write_report(replace(board, notes=tuple(notes)), out_dir)
+
+
+def read_answers(results_dir: Path, task: str) -> dict[str, str]:
+    """The answers (as the report reads them) of the newest run of ``task`` below ``results_dir``, by example."""
+    for folder in model_dirs(results_dir):
+        found = read_model_run(folder).tasks.get(task)
+        if found is not None and found.samples is not None:
+            return {sample.key: sample.answer for sample in found.samples}
+    raise InputError(f"{results_dir}: no logged samples of {task}")
 
 
 def compare_runs(inputs: Sequence[Path], models_file: Path | None = None, *, breakdown: bool = True,
@@ -106,7 +118,7 @@ def collect_entries(inputs: Sequence[Path], models_file: Path | None) -> tuple[l
         variants = Counter(task.family.name for task in run.tasks.values())
         for task in run.tasks.values():
             label = f"{name} [{task.variant}]" if variants[task.family.name] > 1 else name
-            entries.append(Entry(label, kind, run, task, cost))
+            entries.append(Entry(label, kind, run, task, cost, serving_cost(task, run, named)))
     return _distinct_default_names(entries, {f for f, s in specs.items() if s is None}), warnings, len(specs)
 
 
@@ -152,15 +164,22 @@ def write_report(board: Leaderboard, out_dir: Path) -> Report:
     """Write the plots, ``leaderboard.{md,html,csv}`` (the HTML self-contained) and ``pairs.csv``."""
     out_dir.mkdir(parents=True, exist_ok=True)
     plots: list[Path] = []
-    figures: list[Figure] = []
+    decision: dict[str, Figure] = {}
+    for index, group in enumerate(board.groups, 1):
+        stem = f"decision_{index}"
+        plots.extend(save(decision_figure(group), out_dir, stem))
+        decision[group.label] = Figure(stem, f"{group.label}: {group.family.primary} (95% CI) against the cost to "
+                                             "train and the cost of serving 1,000 queries")
+    curves: dict[str, Figure] = {}
+    for family, found in _curves(board.groups).items():
+        stem = f"curves_{family}"
+        plots.extend(save(curves_figure(family, found), out_dir, stem))
+        curves[family] = Figure(stem, f"{family}: loss per step from each model's training record")
+    other: list[Figure] = []
     if board.groups:
-        for stem, figure, caption in (
-            ("accuracy", accuracy_figure(list(board.groups)), "Scores with 95% bootstrap intervals"),
-            ("accuracy_vs_cost", cost_figure(list(board.groups)), "Primary score vs training cost"),
-        ):
-            plots.extend(save(figure, out_dir, stem))
-            figures.append(Figure(stem, caption))
-    content = blocks(board, figures)
+        plots.extend(save(accuracy_figure(list(board.groups)), out_dir, "accuracy"))
+        other.append(Figure("accuracy", "Every metric with its 95% interval"))
+    content = blocks(board, Figures(decision, curves, other))
     markdown = out_dir / "leaderboard.md"
     markdown.write_text(to_markdown(content), encoding="utf-8")
     html = out_dir / "leaderboard.html"
@@ -169,6 +188,18 @@ def write_report(board: Leaderboard, out_dir: Path) -> Report:
     _write_csv(summary_csv, SUMMARY_HEADERS, summary_rows(board))
     _write_csv(pairs_csv, PAIR_HEADERS, pair_rows(board))
     return Report(out_dir, markdown, html, summary_csv, pairs_csv, tuple(plots), board)
+
+
+def _curves(groups: Sequence[Group]) -> dict[str, list[Curve]]:
+    """Training curves per task family, one per model that has a readable training record."""
+    found: dict[str, dict[str, Curve]] = {}
+    for group in groups:
+        for row in group.rows:
+            run_json = row.entry.cost.run_json
+            curve = read_curve(row.entry.name, run_json) if run_json is not None else None
+            if curve is not None:
+                found.setdefault(group.family.name, {}).setdefault(curve.name, curve)
+    return {family: list(by_name.values()) for family, by_name in found.items()}
 
 
 def _write_csv(path: Path, headers: Sequence[str], rows: list[dict[str, object]]) -> None:

@@ -13,13 +13,15 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ftbench.leaderboard._read import TaskRun
 from ftbench.sql import ERROR_KINDS, judge
 from ftbench.viggo import MRParseError, parse_mr
 
 SQL_CLASSES: tuple[str, ...] = ("correct", "wrong result", *ERROR_KINDS)
+#: What went wrong with a ViGGO answer: nothing; not a meaning representation; the function; only the slots.
+VIGGO_CLASSES: tuple[str, ...] = ("correct", "invalid MR", "wrong function", "wrong slots")
 INVALID = "(invalid)"
 
 
@@ -28,12 +30,14 @@ class SqlBreakdown:
     counts: dict[str, int]  # by class in SQL_CLASSES order
     n: int
     disagreements: int  # examples whose verdict now differs from the logged exec_acc
+    classes: dict[str, str] = field(default_factory=dict)  # example key -> class
 
 
 @dataclass(frozen=True)
 class Confusion:
     counts: dict[tuple[str, str], int]  # (gold function, predicted function) -> examples
     n: int
+    classes: dict[str, str] = field(default_factory=dict)  # example key -> one of VIGGO_CLASSES
 
     @property
     def gold_functions(self) -> list[str]:
@@ -54,13 +58,15 @@ def sql_breakdown(task: TaskRun, tick: Callable[[], object] = lambda: None) -> S
     if task.samples is None:
         return None
     counts = Counter({name: 0 for name in SQL_CLASSES})
+    classes: dict[str, str] = {}
     disagreements = 0
     for sample in task.samples:
         verdict = judge(str(sample.doc["answer"]), sample.answer, str(sample.doc["context"]))
-        counts["correct" if verdict.exec_match else verdict.error or "wrong result"] += 1
+        classes[sample.key] = "correct" if verdict.exec_match else verdict.error or "wrong result"
+        counts[classes[sample.key]] += 1
         disagreements += verdict.exec_match != (sample.values["exec_acc"] == 1.0)
         tick()
-    return SqlBreakdown({name: counts[name] for name in SQL_CLASSES}, len(task.samples), disagreements)
+    return SqlBreakdown({name: counts[name] for name in SQL_CLASSES}, len(task.samples), disagreements, classes)
 
 
 def viggo_confusion(task: TaskRun) -> Confusion | None:
@@ -68,10 +74,20 @@ def viggo_confusion(task: TaskRun) -> Confusion | None:
     if task.samples is None:
         return None
     counts: Counter[tuple[str, str]] = Counter()
+    classes: dict[str, str] = {}
     for sample in task.samples:
-        gold = _function(str(sample.doc["meaning_representation"]))
-        counts[(gold, _function(sample.answer))] += 1
-    return Confusion(dict(counts), len(task.samples))
+        gold, predicted = _function(str(sample.doc["meaning_representation"])), _function(sample.answer)
+        counts[(gold, predicted)] += 1
+        classes[sample.key] = _viggo_class(sample.values.get("exact_match") == 1.0, gold, predicted)
+    return Confusion(dict(counts), len(task.samples), classes)
+
+
+def _viggo_class(right: bool, gold: str, predicted: str) -> str:
+    if right:
+        return "correct"
+    if predicted == INVALID:
+        return "invalid MR"
+    return "wrong function" if predicted != gold else "wrong slots"
 
 
 def _function(text: str) -> str:

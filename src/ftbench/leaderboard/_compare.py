@@ -14,19 +14,19 @@ import itertools
 import json
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ftbench.leaderboard._models import CostInfo, Kind
+from ftbench.leaderboard._models import CostInfo, Kind, ServingCost
 from ftbench.leaderboard._read import ModelRun, TaskRun, Value
 from ftbench.leaderboard._stats import (
     Estimate,
     McNemar,
     holm,
     mcnemar_exact,
-    mean_estimate,
     micro_f1_estimate,
     paired_difference,
+    wilson_estimate,
 )
 from ftbench.leaderboard._tasks import Family, Metric, prompt_form
 
@@ -40,6 +40,7 @@ class Entry:
     run: ModelRun
     task: TaskRun
     cost: CostInfo
+    serving: ServingCost = field(default_factory=ServingCost)
 
     @property
     def form(self) -> str:
@@ -222,7 +223,8 @@ def _per_dollar(value: float, cost: CostInfo) -> float | None:
 
 
 def estimate(entry: Entry, metric: Metric, warnings: list[str]) -> Estimate:
-    """The metric with its bootstrap interval from the samples; the results file's figure alone without them."""
+    """The metric with its interval from the samples (Wilson for proportions, bootstrap for micro F1); the
+    results file's figure alone without them."""
     task = entry.task
     reported = task.aggregates[metric.name]
     values = entry.values(metric.name)
@@ -231,7 +233,7 @@ def estimate(entry: Entry, metric: Metric, warnings: list[str]) -> Estimate:
     if metric.aggregation == "micro_f1":
         result = micro_f1_estimate([v for v in values.values() if isinstance(v, tuple)])
     else:
-        result = mean_estimate([float(v) for v in values.values() if not isinstance(v, tuple)])
+        result = wilson_estimate([float(v) for v in values.values() if not isinstance(v, tuple)])
     if abs(result.value - reported) > 1e-9:
         warnings.append(f"{task.samples_file}: {metric.name} from the samples is {result.value:.6g} but "
                         f"{task.results_file.name} reports {reported:.6g}; the samples file is used")

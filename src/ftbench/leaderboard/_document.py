@@ -49,7 +49,25 @@ class Figure:
     caption: str
 
 
-Block = Heading | Paragraph | Bullets | Table | Figure
+@dataclass(frozen=True)
+class ExampleRow:
+    cells: tuple[str, ...]
+    disagree: bool  # the models' verdicts on this example differ
+    classes: tuple[str, ...]  # the error classes of the models' answers
+
+
+@dataclass(frozen=True)
+class ExampleView:
+    """A per-example table that the HTML report filters ("models disagree", error class) with inline script;
+    the Markdown report points to the HTML one instead of listing every example."""
+
+    key: str  # unique within the report: names the table and its controls
+    headers: tuple[str, ...]
+    rows: tuple[ExampleRow, ...]
+    classes: tuple[str, ...]  # every error class offered by the filter
+
+
+Block = Heading | Paragraph | Bullets | Table | Figure | ExampleView
 
 
 def to_markdown(blocks: Sequence[Block]) -> str:
@@ -66,6 +84,10 @@ def _markdown(block: Block) -> str:
         return "\n".join(f"- {item}" for item in block.items)
     if isinstance(block, Figure):
         return f"![{block.caption}]({block.stem}.png)\n\n*{block.caption}* ([SVG]({block.stem}.svg))"
+    if isinstance(block, ExampleView):
+        disagree = sum(row.disagree for row in block.rows)
+        return (f"{len(block.rows):,} examples ({disagree:,} where the models disagree): browse and filter them in "
+                "leaderboard.html.")
     align = [("---:" if block.numeric and block.numeric[i] else "---") for i in range(len(block.headers))]
     lines = [_md_row(block.headers), "| " + " | ".join(align) + " |", *(_md_row(row) for row in block.rows)]
     return "\n".join(lines)
@@ -92,14 +114,40 @@ ul.warnings li { color: #8a4b00; }
 figure { margin: 1rem 0; } figure svg { max-width: 100%; height: auto; }
 figcaption { font-style: italic; color: #555; }
 code { background: #eef1f5; padding: 0 .2rem; border-radius: 3px; }
+.examples { max-height: 38rem; overflow: auto; }
+.examples td { max-width: 28rem; white-space: pre-wrap; word-break: break-word; font-size: 12px; }
+.filters { margin: .4rem 0; display: flex; gap: 1.2rem; align-items: center; }
+td.right { color: #1d6b35; } td.wrong { color: #a3302a; }
+"""
+
+#: The viewer's filter: rows stay visible when they match every active filter; the count says how many do.
+_SCRIPT = """
+document.querySelectorAll("div.viewer").forEach(function (viewer) {
+  var disagree = viewer.querySelector("input.f-disagree"), kind = viewer.querySelector("select.f-class");
+  var count = viewer.querySelector(".f-count"), rows = viewer.querySelectorAll("tbody tr");
+  function apply() {
+    var shown = 0;
+    rows.forEach(function (row) {
+      var ok = (!disagree.checked || row.dataset.disagree === "1") &&
+               (!kind.value || row.dataset.classes.split("|").indexOf(kind.value) >= 0);
+      row.style.display = ok ? "" : "none";
+      shown += ok ? 1 : 0;
+    });
+    count.textContent = shown + " of " + rows.length + " examples shown";
+  }
+  disagree.addEventListener("change", apply);
+  kind.addEventListener("change", apply);
+  apply();
+});
 """
 
 
 def to_html(blocks: Sequence[Block], title: str, folder: Path) -> str:
     """One self-contained HTML file: styles inline and each figure's SVG embedded (read from ``folder``)."""
     body = "\n".join(_html(block, folder) for block in blocks)
+    script = f"<script>{_SCRIPT}</script>\n" if any(isinstance(block, ExampleView) for block in blocks) else ""
     return (f"<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>{html.escape(title)}"
-            f"</title>\n<style>{_STYLE}</style>\n</head>\n<body>\n{body}\n</body>\n</html>\n")
+            f"</title>\n<style>{_STYLE}</style>\n</head>\n<body>\n{body}\n{script}</body>\n</html>\n")
 
 
 def _html(block: Block, folder: Path) -> str:
@@ -114,6 +162,8 @@ def _html(block: Block, folder: Path) -> str:
         svg = (folder / f"{block.stem}.svg").read_text(encoding="utf-8")
         svg = svg[svg.index("<svg"):]  # drop the XML declaration and doctype
         return f"<figure>{svg}<figcaption>{html.escape(block.caption)}</figcaption></figure>"
+    if isinstance(block, ExampleView):
+        return _viewer(block)
     numeric = block.numeric or (False,) * len(block.headers)
     head = "".join(f"<th>{_inline(cell)}</th>" for cell in block.headers)
     rows = "".join("<tr>" + "".join(f'<td{" class=num" if numeric[i] else ""}>{_inline(cell)}</td>'
@@ -126,3 +176,23 @@ def _inline(text: str) -> str:
     escaped = html.escape(text)
     escaped = re.sub(r"`([^`]+)`", r"<code>\1</code>", escaped)
     return re.sub(r"\*\*([^*]+)\*\*", r"<strong>\1</strong>", escaped)
+
+
+def _viewer(view: ExampleView) -> str:
+    options = "".join(f'<option value="{html.escape(c)}">{html.escape(c)}</option>' for c in view.classes)
+    controls = (f'<div class="filters"><label><input type="checkbox" class="f-disagree"> models disagree</label>'
+                f'<label>error class <select class="f-class"><option value="">any</option>{options}</select></label>'
+                '<span class="f-count"></span></div>')
+    head = "".join(f"<th>{html.escape(cell)}</th>" for cell in view.headers)
+    rows = "".join(
+        f'<tr data-disagree="{int(row.disagree)}" data-classes="{html.escape("|".join(row.classes))}">'
+        + "".join(f"<td{_verdict_class(cell)}>{html.escape(cell)}</td>" for cell in row.cells) + "</tr>"
+        for row in view.rows)
+    return (f'<div class="viewer" id="examples-{html.escape(view.key)}">{controls}<div class="examples"><table>'
+            f"<thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table></div></div>")
+
+
+def _verdict_class(cell: str) -> str:
+    if cell.startswith("✓"):
+        return ' class="right"'
+    return ' class="wrong"' if cell.startswith("✗") else ""

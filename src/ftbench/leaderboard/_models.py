@@ -14,18 +14,30 @@
         kind: openai
         model_id: ft:gpt-3.5-turbo-0613:acme::abc123
         trained_tokens: 1498750               # cost inputs given directly, when there is no run.json
+      - name: CodeLlama-34B + LoRA (vLLM)
+        results: runs/codellama-lora-viggo-served
+        serve_throughput: 12.5                # queries/s measured (benchmarks/bench_served_eval.py)
+        serve_price_per_hour: 0.475           # $/hour of the machine that served them (default: one A40)
+        serve_device: 1× A40
 
 Paths are relative to the file. Cost comes from, in order: ``training_usd``; ``run_json`` (a LoRA or OpenAI
 ``run.json``; a LoRA run is re-priced when ``price_per_gpu_hour`` is given); ``gpu_hours`` × ``price_per_gpu_hour``
 (default the study's A40 price); ``trained_tokens`` × ``price_per_1k_tokens`` (default the dated price of
-``model_id`` / ``base_model``). Without ``models.yaml``, a LoRA run's ``run.json`` is found beside the adapter
-lm-eval loaded (``<output_dir>/adapter`` → ``<output_dir>/run.json``, as ``training/lora_sft.py`` writes it).
+``model_id`` / ``base_model``). ``kind: full`` marks a full-parameter fine-tune.
+
+Serving 1,000 queries costs, in order: ``inference_usd`` (hand-typed: the dollars the evaluated queries cost,
+an override); the prompt and completion tokens an OpenAI-compatible model class recorded per request (see
+:mod:`ftbench.lmeval.openai_chat`) × the dated input/output price of the fine-tuned model;
+``1000 / serve_throughput`` seconds × ``serve_price_per_hour``.
+
+Without ``models.yaml``, a LoRA run's ``run.json`` is found beside the adapter lm-eval loaded
+(``<output_dir>/adapter`` → ``<output_dir>/run.json``, as ``training/lora_sft.py`` writes it).
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any, Literal, cast
 
@@ -33,11 +45,11 @@ import yaml
 
 from ftbench.errors import InputError
 from ftbench.finetune.cost import PriceOverride, price_for, training_cost
-from ftbench.finetune.lora_cost import A40_PRICE_PER_HOUR, cost_from_record
-from ftbench.leaderboard._read import ModelRun
+from ftbench.finetune.lora_cost import A40_PRICE_PER_HOUR, cost_from_record, hours_unit
+from ftbench.leaderboard._read import ModelRun, TaskRun
 
-Kind = Literal["lora", "openai", "base"]
-KINDS: tuple[Kind, ...] = ("lora", "openai", "base")
+Kind = Literal["lora", "full", "openai", "base"]
+KINDS: tuple[Kind, ...] = ("lora", "full", "openai", "base")
 _OPENAI_MODELS = frozenset({"openai-chat-completions", "ftbench-openai-chat", "openai-completions"})
 
 
@@ -58,6 +70,9 @@ class ModelSpec:
     trained_tokens: int | None = None
     price_per_1k_tokens: float | None = None
     inference_usd: float | None = None
+    serve_throughput: float | None = None  # queries per second, measured
+    serve_price_per_hour: float | None = None  # $/hour of what served them; default one A40
+    serve_device: str | None = None
 
 
 @dataclass(frozen=True)
@@ -65,14 +80,25 @@ class CostInfo:
     """The cost columns of one run; ``None`` where unknown. ``basis`` says where the figures come from."""
 
     training_usd: float | None = None
-    gpu_hours: float | None = None
+    gpu_hours: float | None = None  # device-hours: GPU-hours, or CPU core-hours when ``hours_unit`` says so
     trained_tokens: int | None = None
     inference_usd: float | None = None
     basis: str = "no cost information"
+    hours_unit: str = "GPU-h"
+    run_json: Path | None = None  # the training record the figures come from
+
+
+@dataclass(frozen=True)
+class ServingCost:
+    """What 1,000 queries of one task cost this model; ``None`` when unknown, with the basis either way."""
+
+    per_1k_usd: float | None = None
+    basis: str = "no serving cost information"
 
 
 _FIELDS = {f.name for f in fields(ModelSpec)}
-_NUMBERS = ("training_usd", "gpu_hours", "price_per_gpu_hour", "price_per_1k_tokens", "inference_usd")
+_NUMBERS = ("training_usd", "gpu_hours", "price_per_gpu_hour", "price_per_1k_tokens", "inference_usd",
+            "serve_throughput", "serve_price_per_hour")
 
 
 def read_models_file(path: Path) -> list[ModelSpec]:
@@ -120,7 +146,7 @@ def _spec(entry: Any, path: Path, index: int) -> ModelSpec:
         values["run_json"] = (path.parent / str(entry["run_json"])).resolve()
         if not values["run_json"].is_file():
             raise InputError(f"{where}: run_json {values['run_json']} does not exist")
-    for key in ("base_model", "adapter", "model_id"):
+    for key in ("base_model", "adapter", "model_id", "serve_device"):
         if values.get(key) is not None:
             values[key] = str(values[key])
     return ModelSpec(**values)
@@ -165,7 +191,7 @@ def resolve_cost(run: ModelRun, spec: ModelSpec | None) -> CostInfo:
         return CostInfo(spec.training_usd, spec.gpu_hours, spec.trained_tokens, inference, "training_usd given")
     run_json = spec.run_json or find_run_json(run)
     if run_json is not None:
-        return _from_run_json(run_json, spec, inference)
+        return replace(_from_run_json(run_json, spec, inference), run_json=run_json)
     if spec.gpu_hours is not None:
         price = spec.price_per_gpu_hour if spec.price_per_gpu_hour is not None else A40_PRICE_PER_HOUR
         return CostInfo(spec.gpu_hours * price, spec.gpu_hours, None, inference,
@@ -188,15 +214,48 @@ def _from_run_json(path: Path, spec: ModelSpec, inference: float | None) -> Cost
         model = str(record.get("fine_tuned_model") or (record.get("config") or {}).get("model") or "")
         return _from_tokens(tokens, model, spec.price_per_1k_tokens, inference)
     cost = cost_from_record(record, path, spec.price_per_gpu_hour)
+    unit = hours_unit(cost.gpu_name)
+    device = f"{cost.gpu_count} CPU cores" if unit == "CPU-h" else f"{cost.gpu_count}× {cost.gpu_name}"
     return CostInfo(cost.cost_usd, cost.gpu_hours, None, inference,
-                    f"{cost.gpu_hours:.3g} GPU-hours on {cost.gpu_count}× {cost.gpu_name} × "
-                    f"${cost.price_per_gpu_hour:g}/GPU-hour ({path.name})")
+                    f"{cost.gpu_hours:.3g} {unit} on {device} × ${cost.price_per_gpu_hour:g}/{unit[:-2]}-hour "
+                    f"({path.name})", unit)
 
 
 def _from_tokens(tokens: int, model: str, price_per_1k: float | None, inference: float | None) -> CostInfo:
     price = price_for(model or "unknown", PriceOverride(training_per_1k=price_per_1k))
     cost = training_cost(tokens, price)
     return CostInfo(cost.usd, None, tokens, inference, cost.basis)
+
+
+def serving_cost(task: TaskRun, run: ModelRun, spec: ModelSpec | None) -> ServingCost:
+    """$ per 1,000 queries of ``task``: hand-typed ``inference_usd``, else measured throughput × $/hour (a served
+    open model), else the recorded token usage × the dated price of the model."""
+    spec = spec or ModelSpec(name="", results=run.model_dir)
+    if spec.inference_usd is not None and task.n:
+        return ServingCost(1000 * spec.inference_usd / task.n,
+                           f"inference_usd ${spec.inference_usd:g} given for {task.n:,} queries")
+    if spec.serve_throughput:
+        price = A40_PRICE_PER_HOUR if spec.serve_price_per_hour is None else spec.serve_price_per_hour
+        device = spec.serve_device or "one A40"
+        return ServingCost(1000 / spec.serve_throughput / 3600 * price,
+                           f"{spec.serve_throughput:g} queries/s measured on {device} × ${price:g}/hour")
+    usage = [s.usage for s in task.samples or () if s.usage is not None]
+    return _from_usage(usage, _openai_model(run, spec)) if usage else ServingCost()
+
+
+def _from_usage(usage: list[tuple[int, int]], model: str) -> ServingCost:
+    prompt, completion = sum(u[0] for u in usage), sum(u[1] for u in usage)
+    tokens = f"{prompt / len(usage):,.0f} prompt + {completion / len(usage):,.0f} completion tokens per query"
+    try:
+        price = price_for(model or "unknown")
+    except InputError:
+        return ServingCost(None, f"{tokens} (recorded); no price known for {model or 'the model'}")
+    if price.input_per_1k is None or price.output_per_1k is None:
+        return ServingCost(None, f"{tokens} (recorded); no usage price for {price.model}")
+    usd = (prompt * price.input_per_1k + completion * price.output_per_1k) / 1000
+    return ServingCost(1000 * usd / len(usage),
+                       f"{tokens} (recorded) × ${price.input_per_1k:g}/${price.output_per_1k:g} per 1K in/out "
+                       f"({price.model} fine-tuned, {price.provenance})")
 
 
 def _openai_model(run: ModelRun, spec: ModelSpec) -> str:

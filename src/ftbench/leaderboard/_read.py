@@ -15,6 +15,9 @@ from ftbench.errors import InputError
 from ftbench.leaderboard._tasks import Family, family_of
 from ftbench.lmeval.hooks import extract_answer
 
+#: Key of the token usage an API model class records in a request's generation arguments
+#: (``ftbench.lmeval.openai_chat.USAGE_KEY``; not imported, since that module needs lm-eval's API extra).
+USAGE_KEY = "ftbench_usage"
 #: A per-example metric value: 0/1 for mean metrics, (tp, fp, fn) for ``slot_f1``.
 Value = float | tuple[int, int, int]
 
@@ -30,6 +33,8 @@ class Sample:
     prompt_hash: str
     target_hash: str
     values: dict[str, Value]
+    #: (prompt tokens, completion tokens) the API reported for this request, when the model class recorded it.
+    usage: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -49,6 +54,8 @@ class TaskRun:
     num_fewshot: int
     system_instruction_sha: str | None
     chat_template_sha: str | None
+    lm_eval_version: str = "?"
+    date: str = "?"  # when lm-eval ran (UTC), from the results file
 
 
 @dataclass(frozen=True)
@@ -154,7 +161,17 @@ def _task_run(data: dict[str, Any], path: Path, variant: str, family: Family, wa
         limit=_limit(data), generation=_generation(config, data),
         num_fewshot=int(config.get("num_fewshot") or 0),
         system_instruction_sha=data.get("system_instruction_sha"), chat_template_sha=data.get("chat_template_sha"),
+        lm_eval_version=str(data.get("lm_eval_version") or "?"), date=_date(data.get("date")),
     )
+
+
+def _date(value: Any) -> str:
+    """lm-eval's ``date`` (a Unix time) as ``YYYY-MM-DD HH:MM UTC``."""
+    from datetime import datetime, timezone
+
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return datetime.fromtimestamp(value, tz=timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return "?"
 
 
 def _aggregates(results: dict[str, Any], family: Family, path: Path) -> dict[str, float]:
@@ -231,7 +248,29 @@ def _sample(line: str, family: Family, where: str) -> Sample:
                   doc_hash=str(row.get("doc_hash", "")), prompt_hash=str(row.get("prompt_hash", "")),
                   target_hash=str(row.get("target_hash", "")),
                   values={metric.name: _value(row[metric.name], metric.aggregation, where)
-                          for metric in family.metrics})
+                          for metric in family.metrics}, usage=_usage(row.get("arguments")))
+
+
+def _usage(arguments: Any) -> tuple[int, int] | None:
+    """Token usage that ftbench's API model classes put beside the request's generation arguments
+    (``arguments.gen_args_0.arg_1.ftbench_usage``, see :mod:`ftbench.lmeval.openai_chat`)."""
+    requests = list(arguments.values()) if isinstance(arguments, dict) else arguments
+    for request in requests if isinstance(requests, list) else []:
+        found = _request_usage(request)
+        if found is not None:
+            return found
+    return None
+
+
+def _request_usage(request: Any) -> tuple[int, int] | None:
+    parts = list(request.values()) if isinstance(request, dict) else request if isinstance(request, list) else []
+    for part in parts:
+        usage = part.get(USAGE_KEY) if isinstance(part, dict) else None
+        if isinstance(usage, dict):
+            prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
+            if isinstance(prompt, int) and isinstance(completion, int):
+                return prompt, completion
+    return None
 
 
 def _first(responses: Any, where: str) -> Any:

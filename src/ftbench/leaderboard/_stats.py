@@ -1,8 +1,11 @@
-"""Statistics of the leaderboard: percentile bootstrap intervals and McNemar's exact test.
+"""Statistics of the leaderboard: Wilson intervals, percentile bootstrap intervals and McNemar's exact test.
 
-- **Bootstrap CI.** Resample the n examples with replacement ``RESAMPLES`` times (numpy ``default_rng(SEED)``,
-  so the same samples always give the same interval), recompute the statistic on each resample (the mean
-  for 0/1 metrics, micro F1 of the summed (tp, fp, fn) for ``slot_f1``), and take the 2.5th and 97.5th
+- **Wilson score interval** for proportions (0/1 metrics): it does not collapse to a zero-width interval at 0%
+  or 100%, where the bootstrap does (every resample of all-wrong answers is all wrong).
+- **Bootstrap CI** for micro F1 and for paired differences. Resample the n examples with replacement
+  ``RESAMPLES`` times (numpy ``default_rng(SEED)``, so the same samples always give the same interval), recompute
+  the statistic on each resample (micro F1 of the summed (tp, fp, fn) for ``slot_f1``, the mean of A − B for a
+  paired difference), and take the 2.5th and 97.5th
   percentiles. Paired differences resample the shared examples once for both models.
 - **McNemar exact test.** On the examples both models answered, b = A right and B wrong, c = A wrong and
   B right; under H0 (equal accuracy) b ~ Binomial(b + c, 1/2). Two-sided p = min(1, 2·P[X ≤ min(b, c)]);
@@ -66,6 +69,27 @@ def mean_estimate(values: Sequence[float], **options: int) -> Estimate:
     array = np.asarray(values, dtype=np.float64)
     point = float(array.mean()) if array.size else math.nan
     return bootstrap(lambda idx: array[idx].mean(axis=1), array.size, point, **options)
+
+
+#: z of the two-sided 95% normal quantile.
+Z_95 = 1.959963984540054
+
+
+def wilson_estimate(values: Sequence[float]) -> Estimate:
+    """Proportion of per-example 0/1 values with its 95% Wilson score interval."""
+    n = len(values)
+    if n == 0:
+        return Estimate(math.nan, math.nan, math.nan, 0)
+    low, high = wilson_interval(round(sum(values)), n)
+    return Estimate(sum(values) / n, low, high, n)
+
+
+def wilson_interval(successes: int, n: int, z: float = Z_95) -> tuple[float, float]:
+    """(low, high) of the Wilson score interval of ``successes`` out of ``n``."""
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 def micro_f1_estimate(counts: Sequence[tuple[int, int, int]], **options: int) -> Estimate:

@@ -35,6 +35,9 @@ class Family:
     metrics: tuple[Metric, ...]
     #: The metric the study ranks by; also the one of the cost plot and the accuracy-per-dollar column.
     primary: str
+    #: Fields of ``doc`` the per-example viewer shows: what the model was asked, and the gold answer.
+    input_field: str = ""
+    gold_field: str = ""
 
     def metric(self, name: str) -> Metric:
         return next(metric for metric in self.metrics if metric.name == name)
@@ -44,10 +47,11 @@ FAMILIES: dict[str, Family] = {
     family.name: family
     for family in (
         Family("spider_sql", ("spider_sql", "spider_sql_chat"), "id",
-               (Metric("exec_acc"), Metric("exact_match"), Metric("valid_sql")), primary="exec_acc"),
+               (Metric("exec_acc"), Metric("exact_match"), Metric("valid_sql")), primary="exec_acc",
+               input_field="question", gold_field="answer"),
         Family("viggo", ("viggo", "viggo_chat"), "gem_id",
                (Metric("exact_match"), Metric("mr_match"), Metric("slot_f1", "micro_f1"), Metric("valid_mr")),
-               primary="exact_match"),
+               primary="exact_match", input_field="target", gold_field="meaning_representation"),
     )
 }
 

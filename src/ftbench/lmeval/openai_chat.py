@@ -23,6 +23,10 @@ Both need ``--apply_chat_template`` (the ``*_chat`` tasks put the system prompt 
         --model_args model=ft:gpt-3.5-turbo-0613:acme::abc123 \\
         --tasks spider_sql_chat --apply_chat_template --log_samples --output_path ftbench-out/eval/openai-spider
 
+Each request's token usage (the API's ``usage``: ``prompt_tokens``, ``completion_tokens``) is recorded in the
+logged sample, beside the request's generation arguments (``arguments.gen_args_0.arg_1.ftbench_usage``), where
+the leaderboard reads it to price 1,000 queries.
+
 The key is read from the environment only, never put in ``model_args`` (which lm-eval writes into its
 results), and scrubbed from lm-eval's request-failure log lines.
 """
@@ -50,7 +54,40 @@ MODEL_NAMES: dict[str, str] = {
     "ftbench-chat-completions": f"{__name__}:ChatCompletions",
 }
 
+#: Where a request's token usage is kept in its generation arguments (read by ftbench.leaderboard).
+USAGE_KEY = "ftbench_usage"
+
 log = logging.getLogger(__name__)
+
+
+class UsageText(str):
+    """A generated text that carries the token usage of the request that produced it."""
+
+    usage: dict[str, int] | None = None
+
+
+def with_usage(answers: list[Any], outputs: Any) -> list[Any]:
+    """``answers`` (one per choice, outputs in order) with each response's ``usage`` on its first answer."""
+    tagged, position = list(answers), 0
+    for output in outputs if isinstance(outputs, list) else [outputs]:
+        choices = len(output.get("choices") or [None]) if isinstance(output, dict) else 1
+        usage = output.get("usage") if isinstance(output, dict) else None
+        if position < len(tagged) and isinstance(tagged[position], str) and isinstance(usage, dict):
+            text = UsageText(tagged[position])
+            text.usage = {key: int(usage[key]) for key in ("prompt_tokens", "completion_tokens")
+                          if isinstance(usage.get(key), int)}
+            tagged[position] = text
+        position += choices
+    return tagged
+
+
+def record_usage(requests: list[Any], answers: list[Any]) -> None:
+    """Put each answer's usage into its request's generation arguments, which lm-eval logs with the sample."""
+    for request, answer in zip(requests, answers, strict=False):
+        usage = getattr(answer, "usage", None)
+        arguments: Any = getattr(request, "args", ())
+        if usage and len(arguments) > 1 and isinstance(arguments[1], dict):
+            arguments[1][USAGE_KEY] = usage
 
 
 def register_models() -> None:
@@ -157,6 +194,14 @@ class ChatCompletions(LocalChatCompletion):  # type: ignore[misc]  # lm-eval shi
     def _create_payload(self, messages: Any, generate: bool = False, gen_kwargs: dict[str, Any] | None = None,
                         seed: int | None = 1234, eos: str | None = None, **kwargs: Any) -> dict[str, Any]:
         return chat_payload(self.model, messages, gen_kwargs or {}, self._max_gen_toks, seed)
+
+    def parse_generations(self, outputs: Any, **kwargs: Any) -> list[Any]:
+        return with_usage(super().parse_generations(outputs, **kwargs), outputs)
+
+    def generate_until(self, requests: Any, disable_tqdm: bool = False) -> list[Any]:
+        answers: list[Any] = super().generate_until(requests, disable_tqdm)
+        record_usage(list(requests), answers)
+        return answers
 
 
 class OpenAIChat(ChatCompletions):
