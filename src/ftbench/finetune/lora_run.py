@@ -33,10 +33,10 @@ class RunRecord:
     tokens_seen: int
     wall_time_s: float
     gpu_name: str
-    gpu_count: int  # devices held: one per rank, so equal to world_size
+    gpu_count: int  # devices held: one GPU per rank (= world_size), or CPU cores x ranks
     world_size: int
-    per_device_train_batch_size: int
-    global_batch_size: int  # examples per optimizer step: per-rank batch × accumulation × world size
+    per_device_train_batch_size: int | None  # None: token-budget batches, examples per step vary
+    global_batch_size: int | None  # examples per optimizer step: per-rank batch × accumulation × world size
     gpu_hours: float
     price_per_gpu_hour: float
     cost_usd: float

@@ -209,6 +209,7 @@ def _record(recipe: Recipe, base: Path, saved: Path, curves: Curves, tokens_seen
     return RunRecord(
         config=config, git_hash=git_hash(), adapter_dir=str(saved), steps=recipe.steps, max_steps=recipe.steps,
         tokens_seen=tokens_seen, wall_time_s=cost.wall_time_s, gpu_name=cost.gpu_name, gpu_count=cost.gpu_count,
+        world_size=1, per_device_train_batch_size=None, global_batch_size=None,
         gpu_hours=cost.gpu_hours, price_per_gpu_hour=cost.price_per_gpu_hour, cost_usd=cost.cost_usd,
         resumed_from=None, train_loss_curve=curves.train, eval_loss_curve=curves.eval, versions=library_versions(),
     )
