@@ -88,6 +88,7 @@ def test_real_mode_falls_back_to_mock_without_a_database() -> None:
 def test_rows_that_can_never_be_judged_are_reported_before_scoring() -> None:
     scorer = SqlScorer()
     scorer.check(ROWS[0])
-    for bad in ({**ROWS[0], "gold": "SELEC name FROM singer"}, {**ROWS[0], "db_id": 3}):
-        with pytest.raises(ValueError):
+    for bad, message in (({**ROWS[0], "gold": "SELEC name FROM singer"}, "gold is not one valid SQL statement"),
+                         ({**ROWS[0], "db_id": 3}, "db_id must be a string or null")):
+        with pytest.raises(ValueError, match=message):
             scorer.check(bad)
