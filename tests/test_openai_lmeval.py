@@ -118,9 +118,12 @@ def test_the_key_is_scrubbed_from_lm_evals_request_failure_logs(
 
     wrong = "sk-proj-WRONGkey9876543210abcdef"
     monkeypatch.setenv("OPENAI_API_KEY", wrong)
+    # Whatever an earlier in-process lm-eval run did to its logger (level, propagate=False), capture its warnings.
+    monkeypatch.setattr(logging.getLogger("lm_eval"), "propagate", True)
     with FakeOpenAI() as fake:
         model = OpenAIChat(model=FT_MODEL, base_url=f"{fake.url}/chat/completions")
-        with caplog.at_level(logging.WARNING), pytest.raises(requests.HTTPError) as failure:
+        with caplog.at_level(logging.WARNING, logger="lm_eval"), caplog.at_level(logging.WARNING), \
+                pytest.raises(requests.HTTPError) as failure:
             model.model_call([JsonChatStr(json.dumps(MESSAGES))], generate=True, gen_kwargs=sql_gen())
     assert "Incorrect API key provided" in caplog.text  # the server's reason is shown...
     assert wrong not in caplog.text and wrong not in str(failure.value)  # ...without the key it echoed

@@ -28,6 +28,7 @@ kept.
 from __future__ import annotations
 
 import importlib.util
+import logging
 import os
 import shutil
 import socket
@@ -400,11 +401,14 @@ def _quiet_lm_eval() -> Iterator[None]:
     import io
 
     saved = os.environ.get("LMEVAL_LOG_LEVEL")
+    lm_eval_logger = logging.getLogger("lm_eval")  # lm-eval sets its level from the variable; put it back after
+    saved_level = lm_eval_logger.level
     os.environ["LMEVAL_LOG_LEVEL"] = saved or "ERROR"
     try:
         with contextlib.redirect_stdout(io.StringIO()):
             yield
     finally:
+        lm_eval_logger.setLevel(saved_level)
         if saved is None:
             del os.environ["LMEVAL_LOG_LEVEL"]
 
