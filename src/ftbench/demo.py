@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from ftbench import serve
-from ftbench.errors import FtbenchError, InputError, MissingDependency
+from ftbench.errors import DemoIncomplete, EvaluationFailed, FtbenchError, InputError, MissingDependency
 from ftbench.lmeval.run import main as run_lm_eval
 from ftbench.tiny import DEMO_SHAPE, WHOLE_TOKENS, build_tiny_model, corpus_from_data
 
@@ -64,18 +64,6 @@ SQL_NOTE = ("a model this small does not learn SQL (the validation databases nev
             "this task shows the pipeline: every answer executed and judged")
 
 Say = Callable[[str], None]
-
-
-class EvaluationFailed(FtbenchError):
-    """lm-eval exited non-zero, crashed against the server, or wrote no results."""
-
-
-class DemoIncomplete(FtbenchError):
-    """A late stage failed; what the earlier stages wrote is kept, and the message says where."""
-
-    def __init__(self, message: str, cause: FtbenchError) -> None:
-        super().__init__(message)
-        self.exit_code = cause.exit_code
 
 
 @dataclass(frozen=True)

@@ -20,13 +20,9 @@ from tqdm import tqdm
 
 from ftbench._output import RowJournal, row_keys
 from ftbench._pool import score_rows
-from ftbench.errors import FtbenchError, InputError
+from ftbench.errors import EXIT_OK, EXIT_UNJUDGED_ROWS, InputError, Interrupted
 
 Row = dict[str, Any]
-#: Exit code of a run in which some row could not be judged at all (``error: internal``).
-EXIT_INTERNAL = 3
-#: Exit code of an interrupted run (as a shell reports SIGINT).
-EXIT_INTERRUPTED = 130
 
 
 class RowScorer(Protocol):
@@ -60,12 +56,6 @@ class RowScorer(Protocol):
         ...
 
 
-class Interrupted(FtbenchError):
-    """The user stopped the run (Ctrl-C); what was scored is in the output."""
-
-    exit_code = EXIT_INTERRUPTED
-
-
 @dataclass(frozen=True)
 class ScoreRun:
     """Where the rows come from, where they go, and how much parallelism to use."""
@@ -88,7 +78,7 @@ class ScoreReport:
 
     @property
     def exit_code(self) -> int:
-        return EXIT_INTERNAL if self.internal else 0
+        return EXIT_UNJUDGED_ROWS if self.internal else EXIT_OK
 
 
 def read_rows(path: Path, scorer: RowScorer) -> list[Row]:

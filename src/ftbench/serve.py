@@ -26,19 +26,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from ftbench.errors import FtbenchError, InputError, MissingDependency
+from ftbench.errors import InputError, MissingDependency, ServerFailed
 
 Engine = Literal["vllm", "transformers"]
 #: LoRA ranks vLLM accepts for --max-lora-rank (it rounds nothing itself).
 VLLM_LORA_RANKS = (8, 16, 32, 64, 128, 256, 320, 512)
 COMPLETION_TASKS = ("spider_sql", "viggo")
 CHAT_TASKS = ("spider_sql_chat", "viggo_chat")
-
-
-class ServerFailed(FtbenchError):
-    """The server process exited or never became healthy."""
-
-    exit_code = 9
 
 
 @dataclass(frozen=True)
