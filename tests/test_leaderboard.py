@@ -289,7 +289,7 @@ def test_broken_files_give_errors_that_name_them(fake_runs: Path, tmp_path: Path
     [samples] = _model_dir(copy).glob("samples_viggo_chat_*.jsonl")
     lines = samples.read_text().splitlines()
     samples.write_text("\n".join([lines[0], lines[1][:40], *lines[2:]]) + "\n")
-    with pytest.raises(InputError, match=rf"{samples.name}:2: not a JSON line"):
+    with pytest.raises(InputError, match=rf"{samples.name}:2: not valid JSON"):
         compare_runs([copy], breakdown=False, progress=False)
     samples.unlink()
     [results] = _model_dir(copy).glob("results_*.json")
