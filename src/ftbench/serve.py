@@ -16,6 +16,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -208,6 +209,13 @@ def require_engine(engine: Engine) -> str:
                 "transformers": "pip install 'transformers[serving]'"}[engine]
         raise MissingDependency(f"`{engine}` is not installed ({hint})")
     return executable
+
+
+def free_port() -> int:
+    """A local TCP port nothing listens on now (a server started a moment later can bind it)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def start_server(spec: ServeSpec, log_file: Path) -> subprocess.Popen[bytes]:
