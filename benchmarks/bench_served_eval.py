@@ -13,7 +13,6 @@ against the server (prompt building and scoring excluded), in examples per secon
 from __future__ import annotations
 
 import argparse
-import socket
 import tempfile
 import time
 from collections.abc import Iterator
@@ -64,10 +63,7 @@ def tiny_server() -> Iterator[tuple[str, str]]:
 
     with tempfile.TemporaryDirectory() as tmp:
         model = str(build_tiny_model(Path(tmp) / "model", corpus_from_data(limit=200)))
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        spec = serve.ServeSpec(base_model=model, engine="transformers", port=port)
+        spec = serve.ServeSpec(base_model=model, engine="transformers", port=serve.free_port())
         process = serve.start_server(spec, Path(tmp) / "serve.log")
         try:
             serve.wait_healthy(process, spec.base_url, Path(tmp) / "serve.log", timeout_s=180)

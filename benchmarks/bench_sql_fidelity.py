@@ -26,7 +26,7 @@ from pathlib import Path
 import sqlglot
 from sqlglot import exp
 
-from ftbench.data import load_spider_sql
+from ftbench.data import data_dir, load_spider_sql
 from ftbench.data._examples import SqlExample
 from ftbench.sql import JudgeConfig, judge
 from ftbench.sql._compare import same_result
@@ -328,7 +328,7 @@ def main() -> int:
     parser.add_argument("--judge", choices=("context", "test-suite", "real-db"), default="context")
     parser.add_argument("--show", type=int, default=5, help="print this many failures per kind")
     args = parser.parse_args()
-    db_dir = _data_dir() / "spider" / "database"
+    db_dir = data_dir(Path(__file__).resolve().parents[2] / "shared" / "data") / "spider" / "database"
     config = JudgeConfig(db_dir=db_dir if args.judge != "context" else None, judge=args.judge)
     if args.n_databases:
         config = replace(config, n_databases=args.n_databases)
@@ -372,13 +372,6 @@ def _print_table(right: Counter[str], total: Counter[str], failures: dict[str, l
     for kind, lines in failures.items():
         print(f"\nwrong on {kind} ({len(lines)}):")
         print("\n".join(lines[:show]))
-
-
-def _data_dir() -> Path:
-    import os
-
-    value = os.environ.get("FTBENCH_DATA_DIR")
-    return Path(value) if value else Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
 if __name__ == "__main__":

@@ -34,6 +34,7 @@ from typing import Any
 
 from tqdm import tqdm
 
+from ftbench.data import data_dir
 from ftbench.sql import JUDGE_MODES, JudgeConfig, Verdict, judge
 from ftbench.sql._engine import TIES_DETAIL
 
@@ -42,10 +43,6 @@ REFERENCES = ("reference_test_suite", "reference_single_db")
 
 
 # ---------------------------------------------------------------- inputs
-
-def data_dir() -> Path:
-    return Path(os.environ.get("FTBENCH_DATA_DIR") or Path(__file__).resolve().parents[2] / "shared" / "data")
-
 
 def read_predictions(folder: Path, systems: list[str] | None, limit: int | None) -> list[Row]:
     rows: list[Row] = []
@@ -254,7 +251,7 @@ def main(argv: Iterable[str] | None = None) -> int:
     parser.add_argument("--tsse", type=Path, default=None, help="test-suite-sql-eval folder: run exec_eval too")
     parser.add_argument("--show", type=int, default=0, help="examples printed per disagreement category")
     args = parser.parse_args(None if argv is None else list(argv))
-    data = data_dir()
+    data = data_dir(Path(__file__).resolve().parents[2] / "shared" / "data")
     db_dir = data / "spider" / "database"
     rows = read_predictions(data / "spider_predictions", _csv(args.systems), args.limit)
     print(f"{len(rows)} rows, {len({row['system'] for row in rows})} systems, jobs={args.jobs}")

@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from ftbench.data import load_spider_sql
+from ftbench.data import data_dir, load_spider_sql
 
 _CHILD = """
 import sys, time
@@ -55,7 +55,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="'all cores' (default: cpu count)")
     args = parser.parse_args()
-    data = Path(os.environ.get("FTBENCH_DATA_DIR") or Path(__file__).resolve().parents[2] / "shared" / "data")
+    data = data_dir(Path(__file__).resolve().parents[2] / "shared" / "data")
     db_dir = data / "spider" / "database"
     with tempfile.TemporaryDirectory() as scratch:
         source = Path(scratch) / "predictions.jsonl"

@@ -11,6 +11,7 @@ from types import ModuleType
 import pytest
 
 from ftbench._paths import absolute_path_env
+from ftbench.data import data_dir
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # The README runs the tests with FTBENCH_DATA_DIR=../shared/data; subprocesses (lm_eval, servers) run in
@@ -20,8 +21,7 @@ absolute_path_env()
 
 def mirror_dir() -> Path:
     """``$FTBENCH_DATA_DIR``, else ``../shared/data`` beside the checkout."""
-    value = os.environ.get("FTBENCH_DATA_DIR")
-    return Path(value) if value else REPO_ROOT.parent / "shared" / "data"
+    return data_dir(REPO_ROOT.parent / "shared" / "data")
 
 
 def have_mirror() -> bool:

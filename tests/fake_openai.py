@@ -21,9 +21,10 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from .local_server import LocalServer, Reply, error_body
 
 
 @dataclass
@@ -38,25 +39,13 @@ class Recorded:
         return json.loads(self.body)
 
 
-@dataclass
-class Reply:
-    status: int
-    body: dict[str, Any]
-    headers: dict[str, str] = field(default_factory=dict)
-
-
-def error_body(message: str, code: str | None = None, type_: str = "invalid_request_error",
-               param: str | None = None) -> dict[str, Any]:
-    return {"error": {"message": message, "type": type_, "param": param, "code": code}}
-
-
 #: Models the fake fine-tunes (an undated alias resolves to its dated model in the job, as OpenAI's does).
 FINE_TUNABLE = ("gpt-4.1-mini-2025-04-14", "gpt-4.1-2025-04-14", "gpt-4o-mini-2024-07-18", "o4-mini-2025-04-16")
 ALIASES = {"gpt-4o-mini": "gpt-4o-mini-2024-07-18", "gpt-4.1-mini": "gpt-4.1-mini-2025-04-14"}
 
 
 @dataclass
-class FakeOpenAI:
+class FakeOpenAI(LocalServer):
     """The server's state and knobs; start with ``with FakeOpenAI() as fake: fake.url``."""
 
     api_key: str = "sk-test-0123456789abcdefSECRET"
@@ -76,26 +65,12 @@ class FakeOpenAI:
     _failures: deque[Reply] = field(default_factory=deque)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _lock: threading.Lock = field(default_factory=threading.Lock)
-    _server: ThreadingHTTPServer | None = None
 
-    # --- lifecycle ---
-    def __enter__(self) -> FakeOpenAI:
-        handler = type("Handler", (_Handler,), {"fake": self})
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-        return self
-
+    # --- lifecycle (the server itself: LocalServer) ---
     def __exit__(self, *exc: object) -> None:
         if self.hold is not None:
             self.hold.set()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-
-    @property
-    def url(self) -> str:
-        assert self._server is not None
-        return f"http://127.0.0.1:{self._server.server_address[1]}/v1"
+        super().__exit__(*exc)
 
     # --- knobs ---
     def fail_next(self, count: int, status: int = 429, code: str | None = "rate_limit_exceeded",
@@ -255,27 +230,3 @@ def chat_usage(messages: list[dict[str, Any]], content: str) -> dict[str, int]:
     prompt = sum(len(str(m.get("content", "")).split()) + 4 for m in messages)
     completion = len(content.split())
     return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
-
-
-class _Handler(BaseHTTPRequestHandler):
-    fake: FakeOpenAI
-    protocol_version = "HTTP/1.1"
-
-    def _serve(self) -> None:
-        length = int(self.headers.get("content-length") or 0)
-        body = self.rfile.read(length) if length else b""
-        headers = {name.lower(): value for name, value in self.headers.items()}
-        reply = self.fake.handle(self.command, self.path, headers, body)
-        data = json.dumps(reply.body).encode()
-        self.send_response(reply.status)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(data)))
-        for name, value in reply.headers.items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(data)
-
-    do_GET = do_POST = _serve
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass

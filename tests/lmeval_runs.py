@@ -36,6 +36,15 @@ def hf_args(model: Path) -> list[str]:
     return ["--model", "hf", "--model_args", f"pretrained={model},dtype=float32", "--batch_size", "1"]
 
 
+def evaluate_adapter(model: Path, adapter: Path, out: Path, limit: int = 2) -> dict[str, Any]:
+    """lm-eval ``hf`` on ``viggo`` (``limit`` examples) with the peft ``adapter`` on ``model``: the task's results."""
+    run_cli(["lm_eval", "--model", "hf", "--model_args", f"pretrained={model},peft={adapter},dtype=float32",
+             "--tasks", "viggo", "--limit", str(limit), "--batch_size", "1", "--output_path", str(out),
+             *include_path_args()], cwd=out.parent, timeout=300)
+    results, _ = read_outputs(out)
+    return dict(results["results"]["viggo"])
+
+
 def read_outputs(out_dir: Path) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]:
     """(results json, {task: samples}) of the single run below ``out_dir``."""
     [results_file] = out_dir.rglob("results_*.json")

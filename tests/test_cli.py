@@ -63,7 +63,7 @@ def test_score_viggo_adds_scores_and_prints_a_summary_last(tmp_path: Path) -> No
 
 
 @pytest.mark.parametrize(("bad_line", "message"), [
-    ('{"gold": "inform(name[X])", "prediction": ', r"in\.jsonl:2: not a JSON object"),
+    ('{"gold": "inform(name[X])", "prediction": ', r"in\.jsonl:2: not valid JSON"),
     ('{"gold": "inform(name[X])"}', r"in\.jsonl:2: missing field\(s\) prediction"),
     ('["inform(name[X])", "x"]', r"in\.jsonl:2: expected a JSON object, got list"),
     ('{"gold": "inform(name[X])", "prediction": 7}', r"in\.jsonl:2: field\(s\) prediction must be strings"),

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from ftbench.data import _load as loader
-from ftbench.data import load_spider_sql, load_viggo, read_spider_sql_file, read_viggo_file
+from ftbench.data import data_dir, load_spider_sql, load_viggo, read_spider_sql_file, read_viggo_file
 from ftbench.errors import DataError
 
 
@@ -91,3 +91,18 @@ def test_non_utf8_file_is_refused(tmp_path: Path) -> None:
     path.write_bytes(b"gem_id,meaning_representation,target\n\xff\xfe,x,y\n")
     with pytest.raises(DataError, match=r"test\.csv: cannot read as UTF-8"):
         read_viggo_file(path)
+
+
+def test_data_dir_is_the_variable_from_the_working_directory_else_the_fallback(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    beside = tmp_path / "shared" / "data"
+    monkeypatch.delenv("FTBENCH_DATA_DIR", raising=False)
+    assert data_dir() is None and data_dir(beside) == beside
+    monkeypatch.setenv("FTBENCH_DATA_DIR", "  ")
+    assert data_dir(beside) == beside
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("FTBENCH_DATA_DIR", "mirror")
+    assert data_dir(beside) == tmp_path / "mirror"
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("FTBENCH_DATA_DIR", "~/mirror")
+    assert data_dir() == tmp_path / "home" / "mirror"

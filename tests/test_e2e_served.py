@@ -6,7 +6,6 @@ rerun with `--use_cache` must not need the server at all.
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,15 +20,9 @@ pytestmark = pytest.mark.slow
 importorskip("fastapi", reason="`transformers serve` needs transformers[serving] (the dev extra has it)")
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def server(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[serve.ServeSpec]:
-    spec = serve.ServeSpec(base_model=str(tiny_model), engine="transformers", port=_free_port())
+    spec = serve.ServeSpec(base_model=str(tiny_model), engine="transformers", port=serve.free_port())
     log = tmp_path_factory.mktemp("serve") / "serve.log"
     process = serve.start_server(spec, log)
     try:
@@ -79,7 +72,7 @@ def test_rerun_with_use_cache_needs_no_server(server: serve.ServeSpec, tmp_path:
     common = ["--tasks", "viggo", "--limit", "2", "--use_cache", str(cache), "--log_samples"]
     run_cli(["ftbench", "eval", *_completions_args(server), *common, "--output_path", str(tmp_path / "first")],
             cwd=tmp_path)
-    dead_url = f"http://127.0.0.1:{_free_port()}/v1/completions"
+    dead_url = f"http://127.0.0.1:{serve.free_port()}/v1/completions"
     run_cli(["ftbench", "eval", *_completions_args(server, dead_url), *common, "--output_path",
              str(tmp_path / "second")], cwd=tmp_path, timeout=120)
     first, second = read_outputs(tmp_path / "first")[1], read_outputs(tmp_path / "second")[1]

@@ -20,8 +20,8 @@ import pytest
 from ftbench.errors import InputError
 from ftbench.finetune.lora_checks import check_launch
 from ftbench.finetune.lora_config import load_config
-from ftbench.lmeval import is_installed_in_lm_eval, tasks_dir
 from tests.conftest import REPO_ROOT, have_mirror, mirror_dir
+from tests.lmeval_runs import evaluate_adapter
 
 CONFIG = REPO_ROOT / "training" / "configs" / "tiny_cpu.yaml"
 STUDY = REPO_ROOT / "training" / "configs" / "codellama34b_spider.yaml"
@@ -66,20 +66,7 @@ def test_two_ranks_train_shard_the_data_and_write_one_run_json(tiny_model: Path,
     assert set(first_epoch) == set(rows[0]) | set(rows[1]), "together the ranks cover the data in one epoch"
     assert sum(first_epoch.values()) == TRAIN_ROWS
 
-    _evaluate(tiny_model, out / "adapter", tmp_path / "eval")
-
-
-def _evaluate(tiny_model: Path, adapter: Path, out: Path) -> None:
-    command = [sys.executable, "-m", "lm_eval", "--model", "hf",
-               "--model_args", f"pretrained={tiny_model},peft={adapter},dtype=float32",
-               "--tasks", "viggo", "--limit", "2", "--batch_size", "1", "--output_path", str(out)]
-    if not is_installed_in_lm_eval(tasks_dir()):
-        command += ["--include_path", str(tasks_dir())]
-    env = {**os.environ, "FTBENCH_DATA_DIR": str(mirror_dir())}
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300, check=False)
-    assert done.returncode == 0, done.stderr[-3000:]
-    results = json.loads(next(out.rglob("results_*.json")).read_text(encoding="utf-8"))["results"]["viggo"]
-    assert "exact_match,none" in results
+    assert "exact_match,none" in evaluate_adapter(tiny_model, out / "adapter", tmp_path / "eval")
 
 
 def test_several_gpus_in_one_process_are_refused_with_the_launch_command() -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -15,8 +14,8 @@ import pytest
 from ftbench.finetune import lora
 from ftbench.finetune.lora_config import LoraRunConfig, load_config
 from ftbench.finetune.lora_cost import CPU_PRICE_PER_CORE_HOUR, cost_from_run_json
-from ftbench.lmeval import is_installed_in_lm_eval, tasks_dir
 from tests.conftest import have_mirror, mirror_dir
+from tests.lmeval_runs import evaluate_adapter
 
 CONFIG = Path(__file__).resolve().parents[1] / "training" / "configs" / "tiny_cpu.yaml"
 STEPS = 30
@@ -139,16 +138,7 @@ def test_trl_really_casts_a_quantized_models_lora_weights(tiny_model: Path, tmp_
 
 @pytest.mark.slow
 def test_adapter_evaluates_through_lm_eval(trained: lora.TrainResult, tiny_model: Path, tmp_path: Path) -> None:
-    out = tmp_path / "lm-eval"
-    command = [sys.executable, "-m", "lm_eval", "--model", "hf",
-               "--model_args", f"pretrained={tiny_model},peft={trained.adapter_dir},dtype=float32",
-               "--tasks", "viggo", "--limit", "2", "--batch_size", "1", "--output_path", str(out)]
-    if not is_installed_in_lm_eval(tasks_dir()):
-        command += ["--include_path", str(tasks_dir())]
-    env = {**os.environ, "FTBENCH_DATA_DIR": str(mirror_dir())}
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300, check=False)
-    assert done.returncode == 0, done.stderr[-3000:]
-    results = json.loads(next(out.rglob("results_*.json")).read_text(encoding="utf-8"))["results"]["viggo"]
+    results = evaluate_adapter(tiny_model, Path(trained.adapter_dir), tmp_path / "lm-eval")
     assert {"exact_match,none", "mr_match,none", "slot_f1,none", "valid_mr,none"} <= set(results)
 
 

@@ -23,6 +23,7 @@ import pytest
 import yaml
 
 from ftbench import prompts
+from ftbench._jsonl import JsonlLine
 from ftbench.data import load_spider_sql, load_viggo
 from ftbench.errors import ApiKeyError, InputError, OpenAIApiError
 from ftbench.finetune.cost import (
@@ -34,7 +35,7 @@ from ftbench.finetune.cost import (
     usage_cost,
 )
 from ftbench.finetune.openai_client import OpenAIApi, RetryPolicy, make_api, redact
-from ftbench.finetune.openai_data import JsonlLine, chat_examples
+from ftbench.finetune.openai_data import chat_examples
 from ftbench.finetune.openai_tokens import (
     CHARS_PER_TOKEN,
     default_epochs,

@@ -170,3 +170,14 @@ def test_unreadable_tokenizer_means_no_chat_commands(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["serve", str(tmp_path / "nowhere"), "--dry-run"])
     assert result.exit_code == 0, result.output
     assert "local-chat-completions" not in result.output and "could not be checked" in result.output
+
+
+def test_free_port_is_one_a_server_can_listen_on() -> None:
+    import socket
+
+    port = serve.free_port()
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", port))  # OSError (address in use) if something held it
+        server.listen()
+        with socket.create_connection(("127.0.0.1", port), timeout=5):
+            pass

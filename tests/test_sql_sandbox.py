@@ -101,11 +101,11 @@ def test_real_database_is_opened_read_only(tmp_path: Path) -> None:
     assert sorted(path.name for path in database.parent.iterdir()) == ["toy.sqlite"]
 
 
-def test_worker_leaves_no_folder_behind() -> None:
+def test_worker_leaves_no_folder_behind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The worker's folder is removed once it has started, so even a killed run leaves nothing."""
-    from ftbench.sql._isolation import worker_for
+    import tempfile
 
-    worker = worker_for(CONFIG.memory_mb)
-    judge(GOLD, GOLD, CONTEXT, config=CONFIG)
-    workdir = worker._workdir
-    assert workdir is not None and not workdir.exists()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where the worker makes its folder
+    fresh = JudgeConfig(timeout_s=TIMEOUT, n_databases=4, memory_mb=CONFIG.memory_mb + 1)  # a worker of its own
+    assert judge(GOLD, GOLD, CONTEXT, config=fresh).exec_match  # the worker started and answered
+    assert list(tmp_path.iterdir()) == []  # while it is still running

@@ -14,14 +14,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
-from ftbench.errors import InputError
+from ftbench.errors import OutputError
 
 Row = dict[str, Any]
 RowKey = tuple[str, int]
-
-
-class OutputError(InputError):
-    """The output cannot be written (a read-only or full disk, a folder, a locked file)."""
 
 
 def row_keys(rows: list[Row]) -> list[RowKey]:

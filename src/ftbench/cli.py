@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import click
 
-from ftbench.errors import FtbenchError
+from ftbench.errors import EXIT_INTERRUPTED, FtbenchError
 
 if TYPE_CHECKING:
     from ftbench.scoring import ScoreReport
@@ -31,7 +31,7 @@ def _friendly_errors(command: F) -> F:
             sys.exit(err.exit_code)
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
-            sys.exit(130)
+            sys.exit(EXIT_INTERRUPTED)
 
     return wrapper  # type: ignore[return-value]
 

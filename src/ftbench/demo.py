@@ -31,7 +31,6 @@ import importlib.util
 import logging
 import os
 import shutil
-import socket
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -42,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from ftbench import serve
-from ftbench.errors import FtbenchError, InputError, MissingDependency
+from ftbench.errors import DemoIncomplete, EvaluationFailed, FtbenchError, InputError, MissingDependency
 from ftbench.lmeval.run import main as run_lm_eval
 from ftbench.tiny import DEMO_SHAPE, WHOLE_TOKENS, build_tiny_model, corpus_from_data
 
@@ -64,18 +63,6 @@ SQL_NOTE = ("a model this small does not learn SQL (the validation databases nev
             "this task shows the pipeline: every answer executed and judged")
 
 Say = Callable[[str], None]
-
-
-class EvaluationFailed(FtbenchError):
-    """lm-eval exited non-zero, crashed against the server, or wrote no results."""
-
-
-class DemoIncomplete(FtbenchError):
-    """A late stage failed; what the earlier stages wrote is kept, and the message says where."""
-
-    def __init__(self, message: str, cause: FtbenchError) -> None:
-        super().__init__(message)
-        self.exit_code = cause.exit_code
 
 
 @dataclass(frozen=True)
@@ -310,7 +297,7 @@ def check_served(base: ScratchResult, lora: ScratchResult, config: DemoConfig, l
     from ftbench.finetune.lora import merge_adapter
 
     merged = merge_adapter(lora.model_dir, layout.merged_dir("lora"), base_model=str(base.model_dir))
-    spec = serve.ServeSpec(base_model=str(merged), engine="transformers", port=config.port or free_port())
+    spec = serve.ServeSpec(base_model=str(merged), engine="transformers", port=config.port or serve.free_port())
     results = layout.eval_dir("served", "viggo")
     evaluation = Evaluation(f"{RECIPE_NAMES['lora']} (served)", "lora", "viggo", results, base.model_dir,
                             lora.run_json, lora.model_dir)
@@ -347,13 +334,6 @@ def _evaluate_endpoint(model_args: Sequence[str], evaluation: Evaluation, limit:
     except Exception as err:  # lm-eval's HTTP client gives up with its own errors when the server misbehaves
         raise EvaluationFailed(f"lm-eval against the server failed ({type(err).__name__}: {err}); "
                                f"server log: {log}") from err
-
-
-def free_port() -> int:
-    """A TCP port nothing listens on now (the server binds it a moment later)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def run_evaluation(model_args: Sequence[str], evaluation: Evaluation, limit: int) -> Path:

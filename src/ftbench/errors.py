@@ -1,6 +1,19 @@
-"""User-facing errors. The CLI turns each into a one-line message and the exit code it carries."""
+"""User-facing errors and every exit code ftbench ends with.
+
+The ``ftbench`` CLI and the scripts in ``training/`` turn each error into a one-line message and the exit code
+it carries. An error class that sets no ``exit_code`` of its own carries its parent's. The README's table of
+exit codes lists, for each code, the classes (and ``EXIT_*`` constants) that define it; a test checks the two
+agree, and that no two of them share a code.
+"""
 
 from __future__ import annotations
+
+#: The command did all it was asked.
+EXIT_OK = 0
+#: ``ftbench score`` wrote every row, but some could not be judged at all (``error: internal``).
+EXIT_UNJUDGED_ROWS = 3
+#: The user stopped the run (Ctrl-C), as a shell reports SIGINT; what was finished is kept.
+EXIT_INTERRUPTED = 130
 
 
 class FtbenchError(Exception):
@@ -9,16 +22,21 @@ class FtbenchError(Exception):
     exit_code = 1
 
 
-class DataError(FtbenchError):
-    """A dataset file is missing, unreadable, or not in the expected shape."""
-
-    exit_code = 3
-
-
 class InputError(FtbenchError):
-    """A file the user handed us (predictions to score, a config) is malformed."""
+    """A file or option the user handed us (predictions to score, a config) is malformed."""
 
     exit_code = 2
+
+
+class OutputError(InputError):
+    """The output cannot be written (a read-only or full disk, a folder, a locked file)."""
+
+
+class MRParseError(InputError, ValueError):
+    """The text is not a ViGGO meaning representation; the message says what is wrong and at which column.
+
+    Also a ``ValueError``: a prediction that does not parse is scored as invalid, not reported.
+    """
 
 
 class MissingDependency(FtbenchError):
@@ -49,3 +67,44 @@ class InsufficientMemory(FtbenchError):
     """The chosen model will not fit in the memory of the device it would train on."""
 
     exit_code = 8
+
+
+class ServerFailed(FtbenchError):
+    """The model server process exited or never became healthy."""
+
+    exit_code = 9
+
+
+class DataError(FtbenchError):
+    """A dataset file is missing, unreadable, or not in the expected shape."""
+
+    exit_code = 10
+
+
+class SandboxError(FtbenchError):
+    """The SQL sandbox worker cannot be started at all (an environment problem, not a prediction's)."""
+
+    exit_code = 11
+
+
+class EvaluationFailed(FtbenchError):
+    """lm-eval exited non-zero, crashed against the server, or wrote no results."""
+
+    exit_code = 12
+
+
+class Interrupted(FtbenchError):
+    """The user stopped the run (Ctrl-C); what was done is kept, and the message says where."""
+
+    exit_code = EXIT_INTERRUPTED
+
+
+class DemoIncomplete(FtbenchError):
+    """A late stage of the demo failed; what the earlier stages wrote is kept, and the message says where.
+
+    Carries the exit code of the error that stopped the stage.
+    """
+
+    def __init__(self, message: str, cause: FtbenchError) -> None:
+        super().__init__(message)
+        self.exit_code = cause.exit_code

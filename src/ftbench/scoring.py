@@ -9,7 +9,6 @@ summary that the CLI prints as its last line. ``resume`` keeps the rows an earli
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -18,15 +17,12 @@ from typing import Any, Protocol
 
 from tqdm import tqdm
 
+from ftbench._jsonl import jsonl_objects
 from ftbench._output import RowJournal, row_keys
 from ftbench._pool import score_rows
-from ftbench.errors import FtbenchError, InputError
+from ftbench.errors import EXIT_OK, EXIT_UNJUDGED_ROWS, InputError, Interrupted
 
 Row = dict[str, Any]
-#: Exit code of a run in which some row could not be judged at all (``error: internal``).
-EXIT_INTERNAL = 3
-#: Exit code of an interrupted run (as a shell reports SIGINT).
-EXIT_INTERRUPTED = 130
 
 
 class RowScorer(Protocol):
@@ -60,12 +56,6 @@ class RowScorer(Protocol):
         ...
 
 
-class Interrupted(FtbenchError):
-    """The user stopped the run (Ctrl-C); what was scored is in the output."""
-
-    exit_code = EXIT_INTERRUPTED
-
-
 @dataclass(frozen=True)
 class ScoreRun:
     """Where the rows come from, where they go, and how much parallelism to use."""
@@ -88,36 +78,15 @@ class ScoreReport:
 
     @property
     def exit_code(self) -> int:
-        return EXIT_INTERNAL if self.internal else 0
+        return EXIT_UNJUDGED_ROWS if self.internal else EXIT_OK
 
 
 def read_rows(path: Path, scorer: RowScorer) -> list[Row]:
     """Read and validate every line first, so a bad line is reported before any long work starts."""
-    rows: list[Row] = []
-    try:
-        with path.open("rb") as lines:  # line by line: a huge line is held once, not with the whole file
-            for number, line in enumerate(lines, start=1):
-                if line.strip():
-                    rows.append(_parse_line(path, number, line.rstrip(b"\n"), scorer))
-    except OSError as err:
-        raise InputError(f"{path}: cannot read input ({err.strerror})") from err
-    return rows
+    return [_checked(where, row, scorer) for where, row in jsonl_objects(path, "input")]
 
 
-def _parse_line(path: Path, number: int, line: bytes, scorer: RowScorer) -> Row:
-    where = f"{path}:{number}"
-    try:
-        text = line.decode("utf-8")
-    except UnicodeDecodeError as err:
-        raise InputError(f"{where}: not valid UTF-8 ({err.reason} at byte {err.start})") from err
-    try:
-        row = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise InputError(f"{where}: not a JSON object ({err.msg} at column {err.colno})") from err
-    except RecursionError as err:
-        raise InputError(f"{where}: JSON nested too deeply") from err
-    if not isinstance(row, dict):
-        raise InputError(f"{where}: expected a JSON object, got {type(row).__name__}")
+def _checked(where: str, row: Row, scorer: RowScorer) -> Row:
     missing = [name for name in scorer.required if name not in row]
     if missing:
         raise InputError(f"{where}: missing field(s) {', '.join(missing)}")

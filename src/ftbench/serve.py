@@ -16,6 +16,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -26,19 +27,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from ftbench.errors import FtbenchError, InputError, MissingDependency
+from ftbench.errors import InputError, MissingDependency, ServerFailed
 
 Engine = Literal["vllm", "transformers"]
 #: LoRA ranks vLLM accepts for --max-lora-rank (it rounds nothing itself).
 VLLM_LORA_RANKS = (8, 16, 32, 64, 128, 256, 320, 512)
 COMPLETION_TASKS = ("spider_sql", "viggo")
 CHAT_TASKS = ("spider_sql_chat", "viggo_chat")
-
-
-class ServerFailed(FtbenchError):
-    """The server process exited or never became healthy."""
-
-    exit_code = 9
 
 
 @dataclass(frozen=True)
@@ -214,6 +209,13 @@ def require_engine(engine: Engine) -> str:
                 "transformers": "pip install 'transformers[serving]'"}[engine]
         raise MissingDependency(f"`{engine}` is not installed ({hint})")
     return executable
+
+
+def free_port() -> int:
+    """A local TCP port nothing listens on now (a server started a moment later can bind it)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def start_server(spec: ServeSpec, log_file: Path) -> subprocess.Popen[bytes]:

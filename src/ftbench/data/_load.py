@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, overload
 
+from ftbench._paths import DATA_DIR_VARIABLE, env_path
 from ftbench.data._examples import SqlExample, ViggoExample
 from ftbench.errors import DataError, MissingDependency
 
@@ -24,11 +24,18 @@ _SQL_FIELDS = ("question", "context", "answer", "db_id")
 _VIGGO_FIELDS = ("gem_id", "meaning_representation", "target")
 
 
-def data_dir() -> Path | None:
+@overload
+def data_dir() -> Path | None: ...
+
+
+@overload
+def data_dir(fallback: Path) -> Path: ...
+
+
+def data_dir(fallback: Path | None = None) -> Path | None:
     """The local mirror named by ``FTBENCH_DATA_DIR`` (absolute: a relative one is taken from the working
-    directory), or None to use the hub."""
-    value = os.environ.get("FTBENCH_DATA_DIR", "").strip()
-    return Path(value).expanduser().absolute() if value else None
+    directory), else ``fallback`` (None: use the hub; tests and benchmarks pass the mirror beside a checkout)."""
+    return env_path(DATA_DIR_VARIABLE) or fallback
 
 
 def spider_sql_filename(split: str) -> str:

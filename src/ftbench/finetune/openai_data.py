@@ -11,9 +11,9 @@ import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from ftbench import prompts
+from ftbench._jsonl import JsonlLine, jsonl_lines
 from ftbench.data import SPIDER_SQL_SPLITS, VIGGO_SPLITS, load_spider_sql, load_viggo
 from ftbench.errors import InputError
 
@@ -44,15 +44,6 @@ class PreparedFile:
     sha256: str
 
 
-@dataclass(frozen=True)
-class JsonlLine:
-    """One line of a JSONL file: its 1-based number and the parsed value (``None`` with ``error`` if unparsable)."""
-
-    number: int
-    value: Any
-    error: str | None = None
-
-
 def chat_examples(task: str, split: str) -> list[Messages]:
     """Chat-format training examples of ``task`` (``spider_sql`` or ``viggo``) and ``split``."""
     if task not in CHAT_TASKS:
@@ -74,20 +65,7 @@ def write_chat_jsonl(examples: Iterable[Messages], path: Path) -> PreparedFile:
 
 def read_jsonl(path: Path) -> list[JsonlLine]:
     """Every non-blank line of ``path``, parsed; unparsable lines carry the reason instead of failing the file."""
-    try:
-        text = path.read_bytes().decode("utf-8")
-    except FileNotFoundError as err:
-        raise InputError(f"{path}: file not found") from err
-    except (OSError, UnicodeDecodeError) as err:
-        raise InputError(f"{path}: cannot read as UTF-8 text ({err})") from err
-    return [_parse(number, line) for number, line in enumerate(text.splitlines(), start=1) if line.strip()]
-
-
-def _parse(number: int, line: str) -> JsonlLine:
-    try:
-        return JsonlLine(number, json.loads(line))
-    except json.JSONDecodeError as err:
-        return JsonlLine(number, None, f"not valid JSON ({err.msg} at column {err.colno})")
+    return list(jsonl_lines(path, "training file"))
 
 
 def file_sha256(path: Path) -> str:

@@ -6,9 +6,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ftbench._jsonl import JsonlLine
 from ftbench.errors import InputError
 from ftbench.finetune.cost import Cost, TokenPrice, training_cost
-from ftbench.finetune.openai_data import JsonlLine
 from ftbench.finetune.openai_tokens import TokenCounter, TokenStats, default_epochs, model_limits, token_stats
 
 

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ftbench.finetune.openai_data import JsonlLine
+from ftbench._jsonl import JsonlLine
 from ftbench.finetune.openai_tokens import TokenCounter
 
 MIN_EXAMPLES = 10

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ftbench._jsonl import jsonl_objects
 from ftbench.errors import InputError
 from ftbench.leaderboard._tasks import Family, family_of
 from ftbench.lmeval.hooks import extract_answer
@@ -215,28 +216,15 @@ def _generation(config: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
 def read_samples(path: Path, family: Family) -> tuple[Sample, ...]:
     """Samples of one task, in document order; errors name the file and line."""
     samples: dict[str, Sample] = {}
-    try:
-        with path.open(encoding="utf-8") as lines:
-            for number, line in enumerate(lines, 1):
-                if line.strip():
-                    sample = _sample(line, family, f"{path}:{number}")
-                    if sample.key in samples:
-                        raise InputError(f"{path}:{number}: example {sample.key!r} appears twice")
-                    samples[sample.key] = sample
-    except UnicodeDecodeError as err:
-        raise InputError(f"{path}: not UTF-8 ({err})") from err
-    except OSError as err:
-        raise InputError(f"{path}: cannot read samples ({err})") from err
+    for where, row in jsonl_objects(path, "samples"):
+        sample = _sample(row, family, where)
+        if sample.key in samples:
+            raise InputError(f"{where}: example {sample.key!r} appears twice")
+        samples[sample.key] = sample
     return tuple(samples.values())
 
 
-def _sample(line: str, family: Family, where: str) -> Sample:
-    try:
-        row = json.loads(line)
-    except json.JSONDecodeError as err:
-        raise InputError(f"{where}: not a JSON line ({err.msg})") from err
-    if not isinstance(row, dict):
-        raise InputError(f"{where}: not a JSON object")
+def _sample(row: dict[str, Any], family: Family, where: str) -> Sample:
     missing = [key for key in ("doc", "filtered_resps", *(m.name for m in family.metrics)) if key not in row]
     if missing:
         raise InputError(f"{where}: sample lacks {', '.join(missing)}")

@@ -7,7 +7,7 @@ databases with its schema (``test-suite``), or the real database alone (``real-d
 :class:`SqlScorer` plugs the judge into :func:`ftbench.scoring.score_file`.
 """
 
-from ftbench.sql._isolation import SandboxError
+from ftbench.errors import SandboxError
 from ftbench.sql._judge import judge
 from ftbench.sql._scorer import SqlScorer
 from ftbench.sql._text import exact_match, is_valid_sql

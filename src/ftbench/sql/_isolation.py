@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import ftbench
-from ftbench.errors import FtbenchError
+from ftbench.errors import SandboxError
 from ftbench.sql._protocol import DEADLINE, READY, read_frame, write_frame
 from ftbench.sql._types import JudgeJob, ValidityJob
 
@@ -29,10 +29,6 @@ _POLL_S = 0.05
 _STARTUP_S = 60.0
 #: All the worker inherits from the caller's environment.
 _KEPT_ENV = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "SYSTEMROOT")
-
-
-class SandboxError(FtbenchError):
-    """The sandbox worker cannot be started at all (an environment problem, not a prediction's)."""
 
 
 @dataclass(frozen=True)

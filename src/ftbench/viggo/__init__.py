@@ -15,7 +15,8 @@ Metrics (per example, then averaged over the corpus; ``slot_f1`` is micro-averag
   An unparseable prediction counts every gold slot as missed and nothing as invented.
 """
 
-from ftbench.viggo._parse import MeaningRepresentation, MRParseError, is_valid_mr, parse_mr
+from ftbench.errors import MRParseError
+from ftbench.viggo._parse import MeaningRepresentation, is_valid_mr, parse_mr
 from ftbench.viggo._scorer import ViggoScorer
 from ftbench.viggo._scores import FUNCTION_SLOT, ViggoScore, f1_from_counts, micro_f1, score_mr, slot_multiset
 

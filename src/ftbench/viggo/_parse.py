@@ -12,15 +12,12 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 
+from ftbench.errors import MRParseError
 from ftbench.prompts import VIGGO_ATTRIBUTES, VIGGO_FUNCTIONS
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _KNOWN_FUNCTIONS = frozenset(VIGGO_FUNCTIONS)
 _KNOWN_ATTRIBUTES = frozenset(VIGGO_ATTRIBUTES)
-
-
-class MRParseError(ValueError):
-    """The text is not a meaning representation; the message says what is wrong and at which column."""
 
 
 @dataclass(frozen=True)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ftbench.errors import InputError
+from ftbench.errors import InputError, MRParseError
 from ftbench.scoring import Row, mean_of
-from ftbench.viggo._parse import MRParseError, parse_mr
+from ftbench.viggo._parse import parse_mr
 from ftbench.viggo._scores import micro_f1, score_mr
 
 

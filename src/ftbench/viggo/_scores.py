@@ -11,7 +11,8 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from ftbench.viggo._parse import MeaningRepresentation, MRParseError, is_valid_mr, parse_mr
+from ftbench.errors import MRParseError
+from ftbench.viggo._parse import MeaningRepresentation, is_valid_mr, parse_mr
 
 FUNCTION_SLOT = "__function__"
 
