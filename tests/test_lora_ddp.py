@@ -20,7 +20,7 @@ import pytest
 from ftbench.errors import InputError
 from ftbench.finetune.lora_checks import check_launch
 from ftbench.finetune.lora_config import load_config
-from ftbench.lmeval import is_installed_in_lm_eval, tasks_dir
+from ftbench.lmeval import installed_in_lm_eval, tasks_dir
 from tests.conftest import REPO_ROOT, have_mirror, mirror_dir
 
 CONFIG = REPO_ROOT / "training" / "configs" / "tiny_cpu.yaml"
@@ -73,7 +73,7 @@ def _evaluate(tiny_model: Path, adapter: Path, out: Path) -> None:
     command = [sys.executable, "-m", "lm_eval", "--model", "hf",
                "--model_args", f"pretrained={tiny_model},peft={adapter},dtype=float32",
                "--tasks", "viggo", "--limit", "2", "--batch_size", "1", "--output_path", str(out)]
-    if not is_installed_in_lm_eval(tasks_dir()):
+    if not installed_in_lm_eval():
         command += ["--include_path", str(tasks_dir())]
     env = {**os.environ, "FTBENCH_DATA_DIR": str(mirror_dir())}
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300, check=False)

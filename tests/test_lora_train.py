@@ -15,7 +15,7 @@ import pytest
 from ftbench.finetune import lora
 from ftbench.finetune.lora_config import LoraRunConfig, load_config
 from ftbench.finetune.lora_cost import CPU_PRICE_PER_CORE_HOUR, cost_from_run_json
-from ftbench.lmeval import is_installed_in_lm_eval, tasks_dir
+from ftbench.lmeval import installed_in_lm_eval, tasks_dir
 from tests.conftest import have_mirror, mirror_dir
 
 CONFIG = Path(__file__).resolve().parents[1] / "training" / "configs" / "tiny_cpu.yaml"
@@ -143,7 +143,7 @@ def test_adapter_evaluates_through_lm_eval(trained: lora.TrainResult, tiny_model
     command = [sys.executable, "-m", "lm_eval", "--model", "hf",
                "--model_args", f"pretrained={tiny_model},peft={trained.adapter_dir},dtype=float32",
                "--tasks", "viggo", "--limit", "2", "--batch_size", "1", "--output_path", str(out)]
-    if not is_installed_in_lm_eval(tasks_dir()):
+    if not installed_in_lm_eval():
         command += ["--include_path", str(tasks_dir())]
     env = {**os.environ, "FTBENCH_DATA_DIR": str(mirror_dir())}
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300, check=False)
