@@ -42,7 +42,7 @@ def _run(argv: list[str]) -> None:
         return _lm_eval_cli(argv, include_ours=bool(argv))
     config = _config(args)
     tasks = _task_list(config.tasks)
-    if all(name in TASK_NAMES for name in tasks) and not _logs_elsewhere(config):
+    if tasks and all(name in TASK_NAMES for name in tasks) and not _logs_elsewhere(config):
         return _evaluate(config, tasks)
     return _lm_eval_cli(argv, include_ours=any(name in TASK_NAMES for name in tasks))
 
