@@ -9,8 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ftbench.lmeval import is_installed_in_lm_eval, tasks_dir
-from ftbench.lmeval.hooks import extract_answer
+from ftbench.lmeval import installed_in_lm_eval, tasks_dir
 
 from .conftest import mirror_dir
 
@@ -29,7 +28,7 @@ def run_cli(argv: list[str], cwd: Path, timeout: float = 600) -> subprocess.Comp
 
 def include_path_args() -> list[str]:
     """``--include_path`` only where the tasks are not installed inside lm-eval (editable installs)."""
-    return [] if is_installed_in_lm_eval(tasks_dir()) else ["--include_path", str(tasks_dir())]
+    return [] if installed_in_lm_eval() else ["--include_path", str(tasks_dir())]
 
 
 def hf_args(model: Path) -> list[str]:
@@ -54,8 +53,8 @@ def read_outputs(out_dir: Path) -> tuple[dict[str, Any], dict[str, list[dict[str
 
 
 def answers(samples: list[dict[str, Any]]) -> list[str]:
-    """The answers scored, in document order (generations as ftbench reads them)."""
-    return [extract_answer(s["filtered_resps"][0]) for s in sorted(samples, key=lambda s: s["doc_id"])]
+    """The answers scored, in document order (the task's filter extracted them from the generations)."""
+    return [s["filtered_resps"][0] for s in sorted(samples, key=lambda s: s["doc_id"])]
 
 
 def _jsonl(path: Path) -> list[dict[str, Any]]:

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from ftbench.lmeval import is_installed_in_lm_eval, tasks_dir
+from ftbench.lmeval import installed_in_lm_eval, lm_eval_copy, tasks_dir
 
 from .conftest import have_mirror, mirror_dir, require_installed
 from .lmeval_runs import read_outputs, run_cli
@@ -19,12 +19,14 @@ pytestmark = pytest.mark.slow
 
 
 def test_wheel_install_registers_tasks_with_lm_eval() -> None:
-    """After `pip install .`, our tasks sit in lm-eval's own task tree, so no --include_path is needed."""
-    if not is_installed_in_lm_eval(tasks_dir()):
+    """After `pip install .` (as in CI), our tasks also sit in lm-eval's own task tree, the same files as the
+    package's, so no --include_path is needed (a throwaway wheel install is checked in test_lmeval_glue.py)."""
+    if not installed_in_lm_eval():
         if require_installed():
-            pytest.fail(f"ftbench tasks found at {tasks_dir()}, not inside lm-eval's tasks folder")
+            pytest.fail(f"ftbench tasks not found in {lm_eval_copy()}, lm-eval's own tasks folder")
         pytest.skip("ftbench is installed editable (tasks read from the checkout); CI checks the wheel install")
-    assert (tasks_dir() / "spider_sql" / "spider_sql.yaml").is_file()
+    for name in ("spider_sql/spider_sql.yaml", "viggo/viggo.yaml", "viggo/utils.py", "ftbench.yaml"):
+        assert (lm_eval_copy() / name).read_bytes() == (tasks_dir() / name).read_bytes(), name
 
 
 def test_lm_eval_cli_runs_both_tasks_on_an_in_process_model(hf_run: Path) -> None:
@@ -163,6 +165,18 @@ def test_viggo_scores_of_a_model_right_on_a_known_subset(scripted_run: ScriptedR
     assert (metrics["exact_match,none"], metrics["mr_match,none"], metrics["valid_mr,none"],
             metrics["slot_f1,none"]) == (pytest.approx(2 / 7), pytest.approx(3 / 7), pytest.approx(5 / 7),
                                          pytest.approx(VIGGO_SLOT_F1))
+
+
+def test_the_samples_log_the_answers_that_were_scored(scripted_run: ScriptedRun) -> None:
+    """``filtered_resps`` hold the answer read off each generation (stop string cut, the chat replies' code fence
+    dropped), which is what the metrics scored; ``resps`` keep the raw generation."""
+    _, samples = read_outputs(scripted_run.out)
+    sql, viggo = _by_doc(samples[scripted_run.sql_task]), _by_doc(samples[scripted_run.viggo_task])
+    assert [s["filtered_resps"] for s in sql] == [[reply.split("\n\n")[0].strip()] for _, reply, _ in SQL_SCRIPT]
+    assert [s["filtered_resps"] for s in viggo] == [[reply.split("\n\n")[0]] for _, reply, _ in VIGGO_SCRIPT]
+    assert all(s["filter"] == "none" for s in sql + viggo)
+    if "chat" in scripted_run.sql_task:
+        assert sql[0]["resps"] == [["```sql\nSELECT count(*) FROM singer\n```"]]
 
 
 def test_generation_settings_reach_the_model(scripted_run: ScriptedRun) -> None:

@@ -14,7 +14,6 @@ from typing import Any
 from ftbench._jsonl import jsonl_objects
 from ftbench.errors import InputError
 from ftbench.leaderboard._tasks import Family, family_of
-from ftbench.lmeval.hooks import extract_answer
 
 #: Key of the token usage an API model class records in a request's generation arguments
 #: (``ftbench.lmeval.openai_chat.USAGE_KEY``; not imported, since that module needs lm-eval's API extra).
@@ -29,7 +28,9 @@ class Sample:
 
     key: str  # names the example across prompt forms (spider ``id``, viggo ``gem_id``)
     doc: dict[str, Any]
-    answer: str  # what a user reads off the generation (``extract_answer``)
+    #: The answer scored: the task's filter extracted it, lm-eval logged it as ``filtered_resps`` (task versions before
+    #: spider_sql 3.0 and viggo 2.0 logged the raw generation there).
+    answer: str
     doc_hash: str
     prompt_hash: str
     target_hash: str
@@ -232,7 +233,7 @@ def _sample(row: dict[str, Any], family: Family, where: str) -> Sample:
     key = doc.get(family.doc_key) if isinstance(doc, dict) else None
     if key is None:
         raise InputError(f"{where}: doc has no {family.doc_key!r} to name the example")
-    return Sample(key=str(key), doc=doc, answer=extract_answer(str(_first(row["filtered_resps"], where))),
+    return Sample(key=str(key), doc=doc, answer=str(_first(row["filtered_resps"], where)),
                   doc_hash=str(row.get("doc_hash", "")), prompt_hash=str(row.get("prompt_hash", "")),
                   target_hash=str(row.get("target_hash", "")),
                   values={metric.name: _value(row[metric.name], metric.aggregation, where)

@@ -1,4 +1,5 @@
-"""What the task YAMLs call (through their thin ``utils.py``): datasets, prompts, answer extraction, metrics.
+"""What the task YAMLs call (through their thin ``utils.py``): datasets, prompts, the answer-extraction filter,
+metrics.
 
 Docs are plain dicts built from :mod:`ftbench.data` examples; prompts come only from :mod:`ftbench.prompts`.
 """
@@ -6,6 +7,7 @@ Docs are plain dicts built from :mod:`ftbench.data` examples; prompts come only 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import asdict
 from functools import lru_cache
 from pathlib import Path
@@ -96,6 +98,13 @@ def extract_answer(generation: str) -> str:
     return " ".join(line for line in lines if line)
 
 
+def extract_answers(responses: Iterable[list[Any]], _docs: list[Doc]) -> list[list[str]]:
+    """lm-eval ``custom`` filter: :func:`extract_answer` of every response, so the samples file's
+    ``filtered_resps`` are the answers the metrics scored. Never raises into lm-eval: a response that is not
+    text (an API reply without content) reads as no answer."""
+    return [[extract_answer(text) if isinstance(text, str) else "" for text in texts] for texts in responses]
+
+
 def _dataset_dict(split: str, docs: list[Doc]) -> Any:
     import datasets  # lm-eval's dependency; imported late to keep `import ftbench` light
 
@@ -103,7 +112,8 @@ def _dataset_dict(split: str, docs: list[Doc]) -> Any:
 
 
 def spider_sql_results(doc: Doc, results: list[str]) -> dict[str, float]:
-    """Per-example metrics of the spider_sql tasks (lm-eval ``process_results``).
+    """Per-example metrics of the spider_sql tasks (lm-eval ``process_results``), on the answer the task's filter
+    extracted.
 
     Never raises into lm-eval: the model's text is judged (and parsed) only in the sandbox, and a
     failure of the judge itself scores the example wrong and is logged as ``internal``.
@@ -111,7 +121,7 @@ def spider_sql_results(doc: Doc, results: list[str]) -> dict[str, float]:
     from ftbench.sql import exact_match, judge
 
     try:
-        prediction = extract_answer(results[0])
+        prediction = results[0]
         config = _judge_config(doc.get("judge") or "context", doc.get("db_dir") or "")
         verdict = judge(doc["answer"], prediction, doc["context"], db_id=doc.get("db_id"), config=config)
         if verdict.error == "internal":
@@ -135,10 +145,11 @@ def _judge_config(mode: str, db_dir: str) -> Any:
 
 
 def viggo_results(doc: Doc, results: list[str]) -> dict[str, Any]:
-    """Per-example metrics of the viggo tasks; ``slot_f1`` carries (tp, fp, fn) for micro averaging."""
+    """Per-example metrics of the viggo tasks, on the answer the task's filter extracted; ``slot_f1`` carries
+    (tp, fp, fn) for micro averaging."""
     from ftbench.viggo import score_mr
 
-    score = score_mr(doc["meaning_representation"], extract_answer(results[0]))
+    score = score_mr(doc["meaning_representation"], results[0])
     return {
         "exact_match": float(score.exact_match),
         "mr_match": float(score.mr_match),

@@ -1,8 +1,7 @@
-"""ftbench's lm-eval task YAMLs, as package data: the package lm-eval's ``lm_eval.tasks`` entry point names.
+"""ftbench's lm-eval task folders, as package data: ``spider_sql/``, ``viggo/`` and the group ``ftbench.yaml``.
 
-A wheel ships ``lm_eval_tasks/`` of the checkout in this folder (``pyproject.toml``, ``force-include``), so the
-entry point ``ftbench = "ftbench.tasks"`` names a package whose folder holds ``spider_sql/``, ``viggo/`` and
-``ftbench.yaml``: lm-eval's proposed task plugins (PR #4015) scan the named package's folder for YAMLs. The same
-files also go to ``lm_eval/tasks/ftbench/``, which lm-eval 0.4.13 indexes by itself. In a checkout or an editable
-install this folder holds only this file; the YAMLs stay in ``lm_eval_tasks/`` (see ``ftbench.lmeval.tasks_dir``).
+These are the only copy in the source tree. The package is what the ``lm_eval.tasks`` entry point names (lm-eval's
+proposed task plugins, PR #4015, scan the named package's folder for YAMLs), and what ``ftbench eval`` gives lm-eval
+as ``include_path``. A wheel also places the same files in ``lm_eval/tasks/ftbench/``, made from this folder at
+build time (``hatch_build.py``), since lm-eval 0.4.13 finds tasks only there without ``--include_path``.
 """

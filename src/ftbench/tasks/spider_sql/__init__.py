@@ -1,0 +1,1 @@
+"""The spider_sql task folder (YAMLs, README, utils.py); a package so that type checkers name its utils.py."""
