@@ -152,7 +152,7 @@ def test_synthesized_databases_are_deterministic_and_vary_by_seed() -> None:
 
 
 def make_and_build(gold: str, seed: int, index: int) -> bytes:
-    from ftbench.sql._synth import _cached_database, make_plan
+    from ftbench.sql._synth import DATABASES, build_database, make_plan
 
-    _cached_database.cache_clear()  # really rebuild, not a cache hit
-    return _cached_database(make_plan(SINGER, gold, gold), seed, index, False)
+    DATABASES.clear()  # really rebuild, not a cache hit
+    return build_database(make_plan(SINGER, gold, gold), seed, index)

@@ -8,7 +8,6 @@ that compares with another constant meets rows that tell the two apart). Databas
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import random
 import re
@@ -16,11 +15,11 @@ import sqlite3
 import string
 from collections import Counter
 from dataclasses import dataclass, replace
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 from sqlite_utils import Database
 
-from ftbench.sql._cache import bytes_cached
+from ftbench.sql._cache import ByteBoundedCache
 from ftbench.sql._facts import ColumnRef, Literal, QueryFacts, Value, analyze
 from ftbench.sql._schema import Schema, declared_numeric, parse_context
 
@@ -32,6 +31,9 @@ _MAX_ROWS_PER_TABLE = 40
 _QUALIFIED_NAME = re.compile(r"\w\s*\.\s*[\"`\[]?([A-Za-z_]\w*)")
 #: Bytes of synthesized databases a worker keeps between rows.
 DATABASE_CACHE_BYTES = 128_000_000
+#: Synthesized databases, ``serialize()``d, by ``(plan, seed, index, dense)``.
+DATABASES: ByteBoundedCache[bytes] = ByteBoundedCache(DATABASE_CACHE_BYTES, len)
+_LETTERS = string.ascii_lowercase
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,20 @@ class DataPlan:
     min_rows: int
     count_bounds: tuple[int, ...] = ()
 
+    # A plan keys several caches and is looked up for every database of every row: its hash and its
+    # text are computed once (a dataclass recomputes them, walking every column, at each lookup).
+    def __hash__(self) -> int:
+        return self._hash
+
+    @cached_property
+    def _hash(self) -> int:
+        return hash((self.tables, self.pools, self.loose, self.min_rows, self.count_bounds))
+
+    @cached_property
+    def text(self) -> str:
+        """``repr(self)``, once."""
+        return repr(self)
+
 
 @dataclass(frozen=True)
 class GoldAnalysis:
@@ -90,7 +106,7 @@ def make_plan(context: str, gold: str, prediction: str) -> DataPlan:
     that saw the full schema write them); a column the prediction qualifies with its table tells on
     which table the gold's unqualified use of the same, unknown, name belongs."""
     analysis = _analyze_gold(context, gold, _placement_hints(context, prediction))
-    schema = copy.deepcopy(analysis.schema)
+    schema = analysis.schema.copy()
     predicted = analyze(prediction, schema)
     gold_names = {(table, column) for table in analysis.facts.tables for column in analysis.facts.unqualified}
     _add_missing(schema, _without_typos(predicted, schema), skip=gold_names)
@@ -124,7 +140,34 @@ def _edits(one: str, other: str) -> int:
 
 def build_database(plan: DataPlan, seed: int, index: int, dense: bool = False) -> bytes:
     """The ``index``-th database of ``plan`` for ``seed``, as sqlite ``serialize()`` bytes."""
-    return _cached_database(plan, seed, index, dense)
+    found = DATABASES.get((plan, seed, index, dense))
+    if found is not None:
+        return found[0]
+    connection = _filled_database(plan, seed, index, dense)
+    try:
+        return _kept((plan, seed, index, dense), connection)
+    finally:
+        connection.close()
+
+
+def open_database(plan: DataPlan, seed: int, index: int, dense: bool = False) -> sqlite3.Connection:
+    """A connection on the database of :func:`build_database`: a copy of its cached bytes or, the
+    first time, the very connection it was filled in (saves reopening and re-reading it)."""
+    key = (plan, seed, index, dense)
+    found = DATABASES.get(key)
+    if found is not None:
+        connection = sqlite3.connect(":memory:")
+        connection.deserialize(found[0])
+        return connection
+    connection = _filled_database(plan, seed, index, dense)
+    _kept(key, connection)
+    return connection
+
+
+def _kept(key: tuple[DataPlan, int, int, bool], connection: sqlite3.Connection) -> bytes:
+    data = connection.serialize()
+    DATABASES.put(key, data)
+    return data
 
 
 @lru_cache(maxsize=512)
@@ -357,8 +400,25 @@ def _as_number(value: Value) -> int | float | None:
     return None
 
 
-@bytes_cached(DATABASE_CACHE_BYTES, len)
-def _cached_database(plan: DataPlan, seed: int, index: int, dense: bool) -> bytes:
+def _filled_database(plan: DataPlan, seed: int, index: int, dense: bool) -> sqlite3.Connection:
+    """A new in-memory database with the plan's tables (from its empty template) and drawn rows."""
+    drawn = _drawn_rows(plan, seed, index, dense)
+    connection = sqlite3.connect(":memory:")
+    try:
+        connection.deserialize(_empty_database(plan))
+        for name, columns in plan.tables:
+            marks = ", ".join("?" * len(columns))
+            quoted = name.replace('"', '""')
+            connection.executemany(f'INSERT INTO "{quoted}" VALUES ({marks})',
+                                   [tuple(row.values()) for row in drawn[name]])
+        connection.commit()
+    except BaseException:
+        connection.close()
+        raise
+    return connection
+
+
+def _drawn_rows(plan: DataPlan, seed: int, index: int, dense: bool) -> dict[str, list[dict[str, Value | None]]]:
     rng = random.Random(_stable_seed(plan, seed, index))
     shape = _shape(rng, index, dense)
     pools = {pool.key: _draw_pool(rng, pool, shape) for pool in plan.pools}
@@ -369,14 +429,17 @@ def _cached_database(plan: DataPlan, seed: int, index: int, dense: bool) -> byte
         # One database in eight has an empty table: max(x) is a NULL row there, ORDER BY x LIMIT 1 no row.
         drawn[rng.choice(sorted(drawn))] = []
     _keep_references(rng, plan, drawn)
+    return drawn
+
+
+@lru_cache(maxsize=64)
+def _empty_database(plan: DataPlan) -> bytes:
+    """The plan's tables without rows, ``serialize()``d: its eight databases start from one copy of
+    it instead of running the ``CREATE TABLE`` statements eight times."""
     connection = sqlite3.connect(":memory:")
     try:
-        for (name, columns), create in zip(plan.tables, _create_statements(plan), strict=True):
-            rows = drawn[name]
+        for create in _create_statements(plan):
             connection.execute(create)
-            marks = ", ".join("?" * len(columns))
-            quoted = name.replace('"', '""')
-            connection.executemany(f'INSERT INTO "{quoted}" VALUES ({marks})', [tuple(row.values()) for row in rows])
         connection.execute("PRAGMA user_version = 1")  # writes page 1: a database without tables serializes too
         connection.commit()
         return connection.serialize()
@@ -440,7 +503,8 @@ def _shape(rng: random.Random, index: int, dense: bool) -> _Shape:
 
 def _stable_seed(plan: DataPlan, seed: int, index: int) -> int:
     """Python's ``hash`` is salted per process; databases must not be."""
-    digest = hashlib.blake2b(repr((plan, seed, index)).encode("utf-8", "surrogatepass"), digest_size=8)
+    text = f"({plan.text}, {seed!r}, {index!r})"  # repr((plan, seed, index)), without walking the plan again
+    digest = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8)
     return int.from_bytes(digest.digest(), "big")
 
 
@@ -457,7 +521,10 @@ def _draw_pool(rng: random.Random, pool: PoolPlan, shape: _Shape) -> list[Value]
 
 
 def _word(rng: random.Random) -> str:
-    return "".join(rng.choices(string.ascii_lowercase, k=rng.randint(3, 7)))
+    # ``rng.choices(ascii_lowercase, k=rng.randint(3, 7))`` inlined, the same draws (one ``random()`` per
+    # letter, ``floor(random() * 26)``): the hottest line of synthesis.
+    draw = rng.random
+    return "".join([_LETTERS[int(draw() * 26)] for _ in range(rng.randint(3, 7))])
 
 
 def _block_sizes(rng: random.Random, plan: DataPlan, shape: _Shape) -> list[int]:
