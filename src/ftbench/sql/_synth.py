@@ -21,6 +21,7 @@ from sqlite_utils import Database
 
 from ftbench.sql._cache import ByteBoundedCache
 from ftbench.sql._facts import ColumnRef, Literal, QueryFacts, Value, analyze
+from ftbench.sql._numbers import as_number
 from ftbench.sql._schema import Schema, declared_numeric, parse_context
 
 _AFFINITY_TYPES: dict[str, type] = {"INTEGER": int, "REAL": float, "TEXT": str}
@@ -351,9 +352,9 @@ def _affinities(schema: Schema, pools: dict[ColumnRef, str], literals: dict[str,
     result: dict[str, str] = {}
     for pool in set(pools.values()):
         values = [literal.value for literal in literals.get(pool, [])]
-        wordy = any(_as_number(value) is None for value in values)
+        wordy = any(as_number(value) is None for value in values)
         if pool in numeric_pools or (pool in declared and not wordy):
-            floats = any(isinstance(_as_number(value), float) for value in values)
+            floats = any(isinstance(as_number(value), float) for value in values)
             result[pool] = "REAL" if floats else "INTEGER"
         else:
             result[pool] = "TEXT"
@@ -369,7 +370,7 @@ def _expand(literals: list[Literal], affinity: str) -> tuple[Value, ...]:
 
 
 def _neighbours(literal: Literal, affinity: str) -> list[Value]:
-    number = _as_number(literal.value)
+    number = as_number(literal.value)
     if affinity != "TEXT" and number is not None:
         step: int | float = 1 if isinstance(number, int) else 0.5
         # The value itself twice: equality filters should keep enough rows to tell queries apart.
@@ -387,17 +388,6 @@ def _like_examples(pattern: str) -> list[Value]:
     bare = pattern.replace("%", "").replace("_", "")
     return [pattern.replace("%", "").replace("_", "x"), pattern.replace("%", "zq").replace("_", "y"),
             bare.upper(), bare]
-
-
-def _as_number(value: Value) -> int | float | None:
-    if isinstance(value, int | float):
-        return value
-    for kind in (int, float):
-        try:
-            return kind(value)
-        except ValueError:
-            continue
-    return None
 
 
 def _filled_database(plan: DataPlan, seed: int, index: int, dense: bool) -> sqlite3.Connection:
@@ -513,7 +503,7 @@ def _draw_pool(rng: random.Random, pool: PoolPlan, shape: _Shape) -> list[Value]
     size = rng.randint(*shape.pool_size)
     if pool.affinity == "TEXT":
         return [_word(rng) for _ in range(size)]
-    numbers = [value for value in map(_as_number, pool.literals) if value is not None]
+    numbers = [value for value in map(as_number, pool.literals) if value is not None]
     low, high = (int(min(numbers)) - 6, int(max(numbers)) + 6) if numbers else (0, 40)
     if pool.affinity == "REAL":
         return [round(rng.uniform(low, high), 1) for _ in range(size)]
@@ -556,7 +546,7 @@ class _Draws:
 
 
 def _fitting(values: tuple[Value, ...], affinity: str) -> tuple[Value, ...]:
-    return tuple(value for value in values if (_as_number(value) is None) == (affinity == "TEXT"))
+    return tuple(value for value in values if (as_number(value) is None) == (affinity == "TEXT"))
 
 
 def _draw_rows(rng: random.Random, plan: DataPlan, shape: _Shape, table: str, columns: tuple[ColumnPlan, ...],
