@@ -13,7 +13,7 @@ test-suite reference are sorted into the categories below, and ``--show K`` prin
 
 With ``--tsse DIR`` (a checkout of taoyds/test-suite-sql-eval; it needs ``sqlparse``), its ``exec_eval``
 also judges every row on the real database: that gives a single-DB reference for all eight systems, and
-the speed of its loop next to ours (both single-process, same pairs, same run). When ``test-suite`` comes
+the speed of its loop next to ours (same pairs, same run; ``--jobs 1`` for one process each). When ``test-suite`` comes
 first in ``--modes``, its verdicts also serve as a reference for the modes after it (all eight systems).
 """
 
@@ -84,8 +84,14 @@ def _judge_rows(rows: list[Row]) -> list[Verdict]:
 
 def judge_all(rows: list[Row], config: JudgeConfig, jobs: int) -> tuple[list[Verdict], float]:
     """Verdicts in row order, and the wall time. Rows are sent grouped by gold, so per-process caches hit,
-    ``BATCH_ROWS`` at a time, as ``ftbench score sql --jobs 1`` sends them to its sandbox worker."""
+    ``BATCH_ROWS`` at a time, as ``ftbench score sql --jobs 1`` sends them to its sandbox worker. With one
+    process, the sandbox worker is started before the clock (printed apart; exec_eval has no such cost);
+    with several, starting the pool and its workers is in the time."""
     order = sorted(range(len(rows)), key=lambda i: (rows[i]["db_id"], rows[i]["gold"]))
+    if jobs <= 1:
+        started = time.perf_counter()
+        judge_many([SqlPair("SELECT 1", "SELECT 1", "")], config=config)
+        print(f"(sandbox worker started in {time.perf_counter() - started:.1f} s, not counted)")
     started = time.perf_counter()
     ordered = [rows[i] for i in order]
     batches = [ordered[start:start + BATCH_ROWS] for start in range(0, len(ordered), BATCH_ROWS)]

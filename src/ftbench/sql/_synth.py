@@ -173,7 +173,7 @@ def _kept(key: tuple[DataPlan, int, int, bool], connection: sqlite3.Connection) 
 
 @lru_cache(maxsize=512)
 def _analyze_gold(context: str, gold: str, hints: Hints) -> GoldAnalysis:
-    schema = parse_context(context)
+    schema = _context_names(context)[0].copy()
     for table, column in hints:
         schema.table(table).add(column)
     facts = analyze(gold, schema)
@@ -184,13 +184,19 @@ def _analyze_gold(context: str, gold: str, hints: Hints) -> GoldAnalysis:
 @lru_cache(maxsize=64)
 def _placement_hints(context: str, prediction: str) -> Hints:
     """Columns the prediction qualifies with a context table, whose name no context table has."""
-    schema = parse_context(context)
-    names = {column for table in schema.tables.values() for column in table.columns}
+    schema, names = _context_names(context)
     if {name.lower() for name in _QUALIFIED_NAME.findall(prediction)} <= names:
         return ()  # every column written with a table is one the context knows: nothing to place
     facts = analyze(prediction, schema)
     return tuple(sorted((schema.tables[table].name, facts.columns[(table, column)]) for table, column in facts.qualified
                         if column not in names and table in schema.tables))
+
+
+@lru_cache(maxsize=64)
+def _context_names(context: str) -> tuple[Schema, frozenset[str]]:
+    """The context's schema (shared: never change it) and the lower names of all its columns."""
+    schema = parse_context(context)
+    return schema, frozenset(column for table in schema.tables.values() for column in table.columns)
 
 
 def _add_missing(schema: Schema, facts: QueryFacts, skip: set[ColumnRef] | None = None) -> None:
