@@ -142,6 +142,7 @@ def clean_statement(sql: str) -> str:
     return sql.strip().rstrip(";").rstrip()
 
 
+@lru_cache(maxsize=256)  # the gold is screened before each of its databases
 def screen(sql: str) -> Failure | None:
     """Refusals decided from the text alone: only queries (SELECT, WITH, VALUES) may run."""
     if "\x00" in sql:

@@ -16,6 +16,7 @@ import string
 from collections import Counter
 from dataclasses import dataclass, replace
 from functools import cached_property, lru_cache
+from typing import NamedTuple
 
 from sqlite_utils import Database
 
@@ -473,7 +474,8 @@ def _private_pools(rng: random.Random, plan: DataPlan, shape: _Shape,
     """Joined columns also get values of their own, so some rows find no partner (NOT IN, EXCEPT and
     LEFT JOIN need them); other columns simply reuse their pool."""
     shared = Counter(column.pool for _name, columns in plan.tables for column in columns)
-    return {column.name + "\0" + name: _draw_pool(rng, _pool_by_key(plan, column.pool), shape)
+    by_key = {pool.key: pool for pool in plan.pools}
+    return {column.name + "\0" + name: _draw_pool(rng, by_key[column.pool], shape)
             if shared[column.pool] > 1 else pools[column.pool]
             for name, columns in plan.tables for column in columns}
 
@@ -557,9 +559,13 @@ def _fitting(values: tuple[Value, ...], affinity: str) -> tuple[Value, ...]:
 
 def _draw_rows(rng: random.Random, plan: DataPlan, shape: _Shape, table: str, columns: tuple[ColumnPlan, ...],
                draws: _Draws) -> list[dict[str, Value | None]]:
+    # The hottest loop of synthesis: each cell's lookups done once per column, not once per cell.
+    cells = [(column.name, _CellDraws(column.not_null, draws.pools[column.pool], draws.literals[column.pool],
+                                      draws.loose[column.pool], draws.private[column.name + "\0" + table]))
+             for column in columns]
     rows: list[dict[str, Value | None]] = []
     for copies in _block_sizes(rng, plan, shape):
-        row = {column.name: _draw_cell(rng, shape, draws, column, column.name + "\0" + table) for column in columns}
+        row = {name: _draw_cell(rng, shape, cell) for name, cell in cells}
         rows.extend(dict(row) for _ in range(copies))
     for column in columns:
         if column.unique:
@@ -582,19 +588,24 @@ def _distinct_values(rng: random.Random, draws: _Draws, column: ColumnPlan, coun
     return values[:count]
 
 
-def _draw_cell(rng: random.Random, shape: _Shape, draws: _Draws, plan: ColumnPlan, column: str) -> Value | None:
-    pool = plan.pool
+class _CellDraws(NamedTuple):
+    """What one column's cells draw from (see :class:`_Draws`)."""
+
+    not_null: bool
+    pool: list[Value]
+    literals: tuple[Value, ...]
+    loose: tuple[Value, ...]
+    private: list[Value]
+
+
+def _draw_cell(rng: random.Random, shape: _Shape, cell: _CellDraws) -> Value | None:
     draw = rng.random()
     if draw < shape.null_rate:
-        return None if not plan.not_null else rng.choice(draws.pools[pool])
-    if draws.literals[pool] and draw < shape.null_rate + shape.literal_rate:
-        return rng.choice(draws.literals[pool])
-    if draws.loose[pool] and draw > 0.93:
-        return rng.choice(draws.loose[pool])
+        return None if not cell.not_null else rng.choice(cell.pool)
+    if cell.literals and draw < shape.null_rate + shape.literal_rate:
+        return rng.choice(cell.literals)
+    if cell.loose and draw > 0.93:
+        return rng.choice(cell.loose)
     if draw > 0.85 and not shape.dense:
-        return rng.choice(draws.private[column])
-    return rng.choice(draws.pools[pool])
-
-
-def _pool_by_key(plan: DataPlan, key: str) -> PoolPlan:
-    return next(pool for pool in plan.pools if pool.key == key)
+        return rng.choice(cell.private)
+    return rng.choice(cell.pool)
