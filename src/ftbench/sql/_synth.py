@@ -112,7 +112,8 @@ def make_plan(context: str, gold: str, prediction: str) -> DataPlan:
     predicted = analyze(prediction, schema)
     gold_names = {(table, column) for table in analysis.facts.tables for column in analysis.facts.unqualified}
     _add_missing(schema, _without_typos(predicted, schema), skip=gold_names)
-    return _plan(schema, analysis.facts, predicted)
+    lookups = frozenset(schema.tables) - frozenset(analysis.schema.tables)
+    return _plan(schema, analysis.facts, predicted, lookups)
 
 
 def _without_typos(facts: QueryFacts, schema: Schema) -> QueryFacts:
@@ -213,10 +214,12 @@ def _add_missing(schema: Schema, facts: QueryFacts, skip: set[ColumnRef] | None 
             known.add("id", "INTEGER")
 
 
-def _plan(schema: Schema, gold: QueryFacts, prediction: QueryFacts) -> DataPlan:
+def _plan(schema: Schema, gold: QueryFacts, prediction: QueryFacts,
+          lookups: frozenset[str] = frozenset()) -> DataPlan:
     known = {(t, c) for t, table in schema.tables.items() for c in table.columns}
     keys = _key_columns(schema)
     parents = _references(schema, keys, gold, prediction)
+    _join_lookups(parents, keys, lookups, prediction)
     pools = _pool_of_columns(known, list(parents.items()), gold, prediction)
     literals = _literals_by_pool(pools, gold, prediction)
     affinities = _affinities(schema, pools, literals, gold.numeric | prediction.numeric)
@@ -278,6 +281,21 @@ def _references(schema: Schema, keys: set[ColumnRef], gold: QueryFacts,
             if key in keys and child not in keys and child[0] != key[0]:
                 parents.setdefault(child, key)
     return parents
+
+
+def _join_lookups(parents: dict[ColumnRef, ColumnRef], keys: set[ColumnRef], lookups: frozenset[str],
+                  prediction: QueryFacts) -> None:
+    """A table only the prediction names (the context omits it and the gold does not need it), joined
+    on a column of the same name that no rule above made a key or a reference
+    (``car_names.model = model_list.model``): a lookup the systems that saw the whole schema join
+    through. As a foreign key makes it, its column is unique and holds every value of the other: the
+    extra join neither drops nor repeats rows. (Key-named columns already decided the direction.)"""
+    for left, right in prediction.joins:
+        for child, lookup in ((left, right), (right, left)):
+            if lookup[0] in lookups and child[0] not in lookups and child[1] == lookup[1] \
+                    and not {child, lookup} & keys and child not in parents and lookup not in parents:
+                keys.add(lookup)
+                parents[child] = lookup
 
 
 def _declared_references(schema: Schema) -> dict[ColumnRef, ColumnRef]:
