@@ -13,7 +13,7 @@ test-suite reference are sorted into the categories below, and ``--show K`` prin
 
 With ``--tsse DIR`` (a checkout of taoyds/test-suite-sql-eval; it needs ``sqlparse``), its ``exec_eval``
 also judges every row on the real database: that gives a single-DB reference for all eight systems, and
-the speed of its loop next to ours (both single-process, same pairs, same run). When ``test-suite`` comes
+the speed of its loop next to ours (same pairs, same run; ``--jobs 1`` for one process each). When ``test-suite`` comes
 first in ``--modes``, its verdicts also serve as a reference for the modes after it (all eight systems).
 """
 
@@ -34,8 +34,9 @@ from typing import Any
 
 from tqdm import tqdm
 
+from ftbench._pool import BATCH_ROWS
 from ftbench.data import data_dir
-from ftbench.sql import JUDGE_MODES, JudgeConfig, Verdict, judge
+from ftbench.sql import JUDGE_MODES, JudgeConfig, SqlPair, Verdict, judge_many
 from ftbench.sql._engine import TIES_DETAIL
 
 Row = dict[str, Any]
@@ -73,22 +74,31 @@ def _init(config: JudgeConfig) -> None:
     _CONFIG = config
 
 
-def _judge_row(row: Row) -> Verdict:
-    return judge(row["gold"], row["prediction"], row["context"], db_id=row["db_id"], config=_CONFIG)
+def _judge_rows(rows: list[Row]) -> list[Verdict]:
+    pairs = [SqlPair(row["gold"], row["prediction"], row["context"], row["db_id"]) for row in rows]
+    return judge_many(pairs, config=_CONFIG)
 
 
 def judge_all(rows: list[Row], config: JudgeConfig, jobs: int) -> tuple[list[Verdict], float]:
-    """Verdicts in row order, and the wall time. Rows are sent grouped by gold, so per-process caches hit."""
+    """Verdicts in row order, and the wall time. Rows are sent grouped by gold, so per-process caches hit,
+    ``BATCH_ROWS`` at a time, as ``ftbench score sql --jobs 1`` sends them to its sandbox worker. With one
+    process, the sandbox worker is started before the clock (printed apart; exec_eval has no such cost);
+    with several, starting the pool and its workers is in the time."""
     order = sorted(range(len(rows)), key=lambda i: (rows[i]["db_id"], rows[i]["gold"]))
+    if jobs <= 1:
+        started = time.perf_counter()
+        judge_many([SqlPair("SELECT 1", "SELECT 1", "")], config=config)
+        print(f"(sandbox worker started in {time.perf_counter() - started:.1f} s, not counted)")
     started = time.perf_counter()
     ordered = [rows[i] for i in order]
+    batches = [ordered[start:start + BATCH_ROWS] for start in range(0, len(ordered), BATCH_ROWS)]
     with tqdm(total=len(rows), desc=f"judge {config.judge}", unit="row", file=sys.stderr, leave=False) as bar:
         if jobs <= 1:
             _init(config)
-            verdicts = list(_counted(map(_judge_row, ordered), bar))
+            verdicts = list(_counted(map(_judge_rows, batches), bar))
         else:
             with multiprocessing.get_context("spawn").Pool(jobs, initializer=_init, initargs=(config,)) as pool:
-                verdicts = list(_counted(pool.imap(_judge_row, ordered, chunksize=16), bar))
+                verdicts = list(_counted(pool.imap(_judge_rows, batches), bar))
     elapsed = time.perf_counter() - started
     result: list[Verdict | None] = [None] * len(rows)
     for index, verdict in zip(order, verdicts, strict=True):
@@ -96,10 +106,10 @@ def judge_all(rows: list[Row], config: JudgeConfig, jobs: int) -> tuple[list[Ver
     return [verdict for verdict in result if verdict is not None], elapsed
 
 
-def _counted(verdicts: Iterable[Verdict], bar: tqdm[Any]) -> Iterable[Verdict]:
-    for verdict in verdicts:
-        bar.update(1)
-        yield verdict
+def _counted(batches: Iterable[list[Verdict]], bar: tqdm[Any]) -> Iterable[Verdict]:
+    for batch in batches:
+        bar.update(len(batch))
+        yield from batch
 
 
 def exec_eval_all(rows: list[Row], tsse: Path, db_dir: Path) -> tuple[list[bool], float]:

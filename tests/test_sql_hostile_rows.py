@@ -140,6 +140,47 @@ def test_a_worker_that_dies_on_every_try_gives_internal_not_wrong() -> None:
         worker.close()
 
 
+def test_jobs_sent_together_come_back_in_order_and_a_fatal_one_costs_only_itself() -> None:
+    """Several jobs travel to the worker in one message: the one it dies on (twice) is ``Lost``, the
+    ones before and after it still get their own answers from a new worker."""
+    from ftbench.sql._isolation import Lost, SandboxWorker
+    from ftbench.sql._types import JudgeJob, Verdict
+
+    class DiesInTheWorker:
+        def __reduce__(self) -> tuple[object, tuple[int]]:
+            return (os._exit, (9,))
+
+    right, typo = (JudgeJob(GOLD, prediction, CONTEXT, None, CONFIG) for prediction in (GOLD, "SELECT nme FROM singer"))
+    worker = SandboxWorker(CONFIG.memory_mb)
+    try:
+        replies = worker.ask_many([right, DiesInTheWorker(), typo, right])  # type: ignore[list-item]
+    finally:
+        worker.close()
+    assert isinstance(replies[0], Verdict) and replies[0].exec_match
+    assert isinstance(replies[1], Lost) and "died again on retry" in replies[1].detail
+    assert isinstance(replies[2], Verdict) and replies[2].error == "schema"
+    assert isinstance(replies[3], Verdict) and replies[3].exec_match
+
+
+def test_judging_together_gives_the_verdicts_of_judging_one_by_one() -> None:
+    """``judge_many``: the same verdicts as ``judge`` row by row, in order, a timeout in the middle
+    (the worker killed) and refusals before the sandbox included."""
+    from ftbench.sql import SqlPair, judge_many
+
+    endless = "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r) SELECT count(*) FROM r"
+    pairs = [SqlPair(GOLD, prediction, CONTEXT) for prediction in
+             (GOLD, "SELECT name FROM singer WHERE age >= 20", endless, "x" * 30_000, "  ", CTE_BOMB,
+              "DROP TABLE singer", "SELECT name FROM singer WHERE 20 < age")]
+    together = judge_many(pairs, config=CONFIG)
+    one_by_one = [judge(pair.gold, pair.prediction, pair.context, config=CONFIG) for pair in pairs]
+    bomb = pairs.index(SqlPair(GOLD, CTE_BOMB, CONTEXT))  # the worker is killed on it: details may differ
+    assert together[:bomb] + together[bomb + 1:] == one_by_one[:bomb] + one_by_one[bomb + 1:]
+    assert [(verdict.exec_match, verdict.error) for verdict in together] == [
+        (True, None), (False, None), (False, "timeout"), (False, "forbidden"), (False, "empty"),
+        (False, together[bomb].error), (False, "forbidden"), (True, None)]
+    assert together[bomb].error in ("timeout", "runtime")
+
+
 @pytest.mark.parametrize("literal", ["'NaN'", "'inf'"])
 def test_a_judge_fault_is_internal_counted_and_named(literal: str) -> None:
     """Today these literals crash database synthesis: that is the judge's fault, not the prediction's."""

@@ -3,6 +3,8 @@ context's quirks handled, verdicts deterministic for a seed."""
 
 from __future__ import annotations
 
+import sqlite3
+
 import pytest
 
 from ftbench.sql import JudgeConfig, judge
@@ -152,7 +154,76 @@ def test_synthesized_databases_are_deterministic_and_vary_by_seed() -> None:
 
 
 def make_and_build(gold: str, seed: int, index: int) -> bytes:
-    from ftbench.sql._synth import _cached_database, make_plan
+    from ftbench.sql._synth import DATABASES, build_database, make_plan
 
-    _cached_database.cache_clear()  # really rebuild, not a cache hit
-    return _cached_database(make_plan(SINGER, gold, gold), seed, index, False)
+    DATABASES.clear()  # really rebuild, not a cache hit
+    return build_database(make_plan(SINGER, gold, gold), seed, index)
+
+
+def test_predictions_that_share_a_plan_share_its_databases_and_the_golds_results(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Golds are run once per database, not once per prediction: three predictions of one example
+    (same literals, same joins) fill its databases once and run the gold once on each."""
+    from ftbench.sql import _engine, _synth
+
+    filled: list[int] = []
+    ran: list[str] = []
+    fill, run = _synth._filled_database, _engine.run_query
+    monkeypatch.setattr(_synth, "_filled_database", lambda *key: filled.append(key[2]) or fill(*key))
+    monkeypatch.setattr(_engine, "run_query", lambda connection, sql, config: ran.append(sql) or run(
+        connection, sql, config))
+    _synth.DATABASES.clear()
+    _engine._gold_outcome.cache_clear()  # type: ignore[attr-defined]
+    _engine._open_cached.cache_clear()
+    gold = "SELECT name FROM singer WHERE age > 23 ORDER BY name"
+    predictions = ["SELECT name FROM singer WHERE 23 < age ORDER BY name", "select name from singer where age>23 "
+                   "order by 1", "SELECT name FROM singer WHERE age > 23 ORDER BY name DESC"]
+    verdicts = [judge(gold, prediction, SINGER, config=INLINE) for prediction in predictions]
+    assert [verdict.exec_match for verdict in verdicts] == [True, True, False]
+    assert sorted(filled) == list(range(INLINE.n_databases))  # each database filled once
+    assert ran.count(gold) == INLINE.n_databases
+
+
+def test_a_database_opened_again_is_a_copy_of_the_one_filled_first() -> None:
+    from ftbench.sql._synth import DATABASES, build_database, make_plan, open_database
+
+    gold = "SELECT name FROM singer WHERE age > 20"
+    plan = make_plan(SINGER, gold, gold)
+    DATABASES.clear()
+    first, again = open_database(plan, 3, 1), open_database(plan, 3, 1)
+    query = "SELECT * FROM singer ORDER BY rowid"
+    assert first is not again and first.execute(query).fetchall() == again.execute(query).fetchall() != []
+    restored = sqlite3.connect(":memory:")
+    restored.deserialize(build_database(plan, 3, 1))
+    assert restored.execute(query).fetchall() == first.execute(query).fetchall()
+    assert hash(plan) == hash(make_plan(SINGER, gold, gold)) and plan.text == repr(plan)
+
+
+def test_a_copied_schema_changes_apart_from_its_original() -> None:
+    from ftbench.sql._schema import parse_context
+
+    original = parse_context("CREATE TABLE singer (singer_id INTEGER PRIMARY KEY, name VARCHAR NOT NULL)")
+    copy = original.copy()
+    copy.table("singer").add("age", "INTEGER")
+    copy.table("singer").not_null.add("age")
+    copy.table("concert").add("year")
+    assert set(original.tables) == {"singer"} and set(original.tables["singer"].columns) == {"singer_id", "name"}
+    assert original.tables["singer"].not_null == {"singer_id", "name"}
+    assert copy.tables["singer"].primary_key == ("singer_id",)
+
+
+@pytest.mark.parametrize(("text", "number"), [
+    ("7", 7), (" -7 ", -7), ("+7", 7), ("1_000", 1000), ("2.50", 2.5), ("1e3", 1000.0), ("007", 7),
+    ("", None), ("7a", None), ("0x1F", None), ("France", None), ("1.2.3", None)])
+def test_one_rule_says_which_literals_are_numbers(text: str, number: float | None) -> None:
+    from ftbench.sql._numbers import as_number
+
+    assert as_number(text) == number and type(as_number(text)) is type(number)
+    assert as_number(5) == 5 and as_number(2.5) == 2.5
+
+
+@pytest.mark.parametrize("text", ["inf", "-inf", "nan"])
+def test_infinities_and_nan_read_as_floats(text: str) -> None:
+    from ftbench.sql._numbers import as_number
+
+    assert isinstance(as_number(text), float)

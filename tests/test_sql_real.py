@@ -18,6 +18,7 @@ SPIDER = mirror_dir() / "spider" / "database"
 needs_spider = pytest.mark.skipif(not (SPIDER / "concert_singer" / "concert_singer.sqlite").is_file(),
                                   reason=f"Spider databases not found under {SPIDER} (set FTBENCH_DATA_DIR)")
 STADIUMS = "CREATE TABLE stadium (name VARCHAR, stadium_id VARCHAR); CREATE TABLE concert (stadium_id VARCHAR)"
+NAMES = "CREATE TABLE car_names (model VARCHAR, make VARCHAR)"
 CARS = "CREATE TABLE model_list (maker VARCHAR, model VARCHAR); CREATE TABLE car_makers (id VARCHAR, fullname VARCHAR)"
 
 
@@ -41,6 +42,12 @@ KEYS = [
                  id="joined-column-draws-from-the-key"),
     pytest.param("CREATE TABLE singer (name VARCHAR, age INTEGER)", "SELECT count(*) FROM singer",
                  "SELECT count(name) FROM singer", True, id="no-nulls-where-nothing-says-so"),
+    pytest.param(NAMES, "SELECT model FROM car_names WHERE make = 'amc'",
+                 "SELECT T2.model FROM car_names AS T1 JOIN model_list AS T2 ON T1.model = T2.model "
+                 "WHERE T1.make = 'amc'", True, id="join-through-a-lookup-the-context-omits"),
+    pytest.param(NAMES, "SELECT count(*) FROM car_names",
+                 "SELECT count(*) FROM car_names AS T1 JOIN model_list AS T2 ON T1.model = T2.modelid", False,
+                 id="a-lookup-joined-on-another-name-is-not-one"),
     # ... and still strict where the inferred schema allows a difference.
     pytest.param(STADIUMS, "SELECT T2.name, count(*) FROM concert AS T1 JOIN stadium AS T2 "
                  "ON T1.stadium_id = T2.stadium_id GROUP BY T1.stadium_id",

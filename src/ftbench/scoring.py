@@ -26,7 +26,9 @@ Row = dict[str, Any]
 
 
 class RowScorer(Protocol):
-    """What a task supplies to the runner. Instances must be picklable (they travel to workers)."""
+    """What a task supplies to the runner. Instances must be picklable (they travel to workers). A scorer
+    may also have ``score_many(rows) -> list[Row]``, the fields of ``score`` for each row, which a
+    single-process run calls with several rows at once (see :func:`ftbench._pool.score_rows`)."""
 
     #: Fields every input row must carry; each must be a string.
     required: tuple[str, ...]

@@ -20,6 +20,7 @@ from ftbench.sql._exec import (
     Rows,
     clean_statement,
     explain_validity,
+    harden,
     open_read_only,
     open_serialized,
     run_query,
@@ -29,7 +30,7 @@ from ftbench.sql._facts import has_top_level_limit, has_top_level_order, keyed_o
 from ftbench.sql._modes import effective_mode as mode_for
 from ftbench.sql._modes import real_paths
 from ftbench.sql._suite import SuitePlan, build_fuzzed, suite_plan
-from ftbench.sql._synth import DataPlan, build_database, make_plan
+from ftbench.sql._synth import DataPlan, make_plan, open_database
 from ftbench.sql._types import JudgeConfig, JudgeJob, JudgeMode, ValidityJob, Verdict
 
 #: Bytes of gold results a worker keeps (the gold is the same for every prediction of an example).
@@ -204,4 +205,4 @@ def _open(target: Target, config: JudgeConfig) -> sqlite3.Connection:
         return open_serialized(build_fuzzed(target.suite, config.seed, target.index), config)
     if target.plan is None:
         raise ValueError(f"target {target.label} has neither a plan nor a path")
-    return open_serialized(build_database(target.plan, config.seed, target.index, target.dense), config)
+    return harden(open_database(target.plan, config.seed, target.index, target.dense), config)

@@ -70,16 +70,16 @@ def open_serialized(data: bytes, config: JudgeConfig) -> sqlite3.Connection:
     """A fresh in-memory copy of a synthesized database, hardened."""
     connection = sqlite3.connect(":memory:")
     connection.deserialize(data)
-    return _harden(connection, config)
+    return harden(connection, config)
 
 
 def open_read_only(path: Path, config: JudgeConfig) -> sqlite3.Connection:
     """A real database file, opened read-only and immutable (no journal, no lock files), hardened."""
     connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro&immutable=1", uri=True)
-    return _harden(connection, config)
+    return harden(connection, config)
 
 
-def _harden(connection: sqlite3.Connection, config: JudgeConfig) -> sqlite3.Connection:
+def harden(connection: sqlite3.Connection, config: JudgeConfig) -> sqlite3.Connection:
     connection.execute("PRAGMA temp_store = MEMORY")  # sorts and temp tables never touch the disk
     if hasattr(connection, "enable_load_extension"):
         connection.enable_load_extension(False)
@@ -134,7 +134,7 @@ def explain_validity(sql: str, config: JudgeConfig) -> bool | None:
 def _validity_connection(config: JudgeConfig) -> sqlite3.Connection:
     """One empty hardened database per configuration, kept: ``EXPLAIN`` only compiles, so nothing a
     statement says can change it, and opening one per row cost more than compiling the row."""
-    return _harden(sqlite3.connect(":memory:"), config)
+    return harden(sqlite3.connect(":memory:"), config)
 
 
 def clean_statement(sql: str) -> str:
@@ -142,6 +142,7 @@ def clean_statement(sql: str) -> str:
     return sql.strip().rstrip(";").rstrip()
 
 
+@lru_cache(maxsize=256)  # the gold is screened before each of its databases
 def screen(sql: str) -> Failure | None:
     """Refusals decided from the text alone: only queries (SELECT, WITH, VALUES) may run."""
     if "\x00" in sql:

@@ -16,6 +16,7 @@ from sqlglot import exp
 from sqlglot.errors import SqlglotError
 from sqlglot.optimizer.scope import Scope, traverse_scope
 
+from ftbench.sql._numbers import as_number
 from ftbench.sql._schema import Schema
 
 #: (lower table name, lower column name)
@@ -292,22 +293,11 @@ def _literal_of(node: exp.Expr | None) -> Value | None:
         return node.name if not node.table else None  # a double-quoted string, if it resolved to no column
     if not isinstance(node, exp.Literal):
         return None
-    return str(node.this) if node.is_string else _number(str(node.this))
-
-
-def _number(text: str) -> int | float | None:
-    try:
-        return int(text)
-    except ValueError:
-        pass
-    try:
-        return float(text)
-    except ValueError:
-        return None
+    return str(node.this) if node.is_string else as_number(str(node.this))
 
 
 def _is_number(value: Value) -> bool:
-    return isinstance(value, int | float) or _number(value) is not None
+    return as_number(value) is not None
 
 
 def _int_of(node: exp.Expr | None) -> int | None:
@@ -321,7 +311,7 @@ def _regex_facts(sql: str) -> QueryFacts:
     for match in _STRING_LITERAL.finditer(sql):
         facts.loose.append(match.group(1) if match.group(1) is not None else match.group(2))
     for match in _NUMBER_LITERAL.finditer(_STRING_LITERAL.sub("''", sql)):
-        if (number := _number(match.group())) is not None:
+        if (number := as_number(match.group())) is not None:
             facts.loose.append(number)
     return facts
 

@@ -15,6 +15,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,28 +56,52 @@ class SandboxWorker:
     def ask(self, job: Job) -> object:
         """The worker's answer to ``job``, or :class:`Lost`. A worker that dies without overrunning
         its deadline (killed from outside, a crash) is replaced and the job sent once more."""
-        with self._lock:
-            reply = self._attempt(job)
-            if isinstance(reply, Lost) and not reply.overran:
-                retried = self._attempt(job)
-                reply = Lost(False, f"{reply.detail}; died again on retry") if isinstance(retried, Lost) \
-                    and not retried.overran else retried
-            return reply
+        return self.ask_many([job])[0]
 
-    def _attempt(self, job: Job) -> object:
+    def ask_many(self, jobs: Sequence[Job]) -> list[object]:
+        """The answers to ``jobs``, in order, as :meth:`ask` would give them one by one. They travel in
+        one message and come back as each is answered: one round trip between the processes instead
+        of one per job, which is most of a job's cost on a real database. A job its worker dies or is
+        killed on gets its :class:`Lost` and the rest go to a new worker."""
+        replies: list[object] = []
+        retried = -1  # the job already sent a second time after its worker died
+        with self._lock:
+            while len(replies) < len(jobs):
+                start = len(replies)
+                answered = self._attempt(jobs[start:])
+                lost = answered[-1] if answered and isinstance(answered[-1], Lost) else None
+                if lost is not None and not lost.overran:
+                    answered.pop()
+                    if retried != start + len(answered):
+                        retried = start + len(answered)
+                        replies.extend(answered)
+                        continue
+                    answered.append(Lost(False, f"{lost.detail}; died again on retry"))
+                replies.extend(answered)
+        return replies
+
+    def _attempt(self, jobs: Sequence[Job]) -> list[object]:
+        """Answers to the first jobs of ``jobs``: all of them, or up to and including a :class:`Lost`."""
         process = self._started()
         if process.stdin is None or process.stdout is None:
             raise SandboxError("sandbox worker has no pipes")
+        # Each job pickled apart: one the worker cannot even unpickle ends it at its own turn, after
+        # the jobs before it were answered.
+        frame = pickle.dumps([pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL) for job in jobs],
+                             protocol=pickle.HIGHEST_PROTOCOL)
         try:
-            write_frame(process.stdin, pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL))
+            write_frame(process.stdin, frame)
         except OSError:
             self.close()
-            return Lost(False, "the sandbox worker exited before taking the job")
+            return [Lost(False, "the sandbox worker exited before taking the job")]
+        replies: list[object] = []
         try:
-            return self._await(process)
+            while len(replies) < len(jobs) and not (replies and isinstance(replies[-1], Lost)):
+                replies.append(self._await(process))
         except BaseException:  # e.g. Ctrl-C while waiting: its late answer must never pass for the next job's
             self.close()
             raise
+        return replies
 
     def _await(self, process: subprocess.Popen[bytes]) -> object:
         stdout = process.stdout

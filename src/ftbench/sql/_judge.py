@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 
 from ftbench.sql._modes import effective_mode
-from ftbench.sql._text import encodable, sandboxed, sql_validity
+from ftbench.sql._text import encodable, sandboxed_many, sql_validity
 from ftbench.sql._types import JudgeConfig, JudgeJob, Verdict
 
 _DEFAULT = JudgeConfig()
+
+
+@dataclass(frozen=True)
+class SqlPair:
+    """What :func:`judge_many` judges: a gold, a prediction, their context and the real database's id."""
+
+    gold: str
+    prediction: str
+    context: str
+    db_id: str | None = None
 
 
 def judge(gold: str, prediction: str, context: str, *, db_id: str | None = None,
@@ -20,17 +31,30 @@ def judge(gold: str, prediction: str, context: str, *, db_id: str | None = None,
     timeout returns within ``config.timeout_s`` plus a fraction of a second. ``valid_sql`` of the
     verdict says whether the prediction parses, decided in the sandbox too.
     """
+    return judge_many([SqlPair(gold, prediction, context, db_id)], config=config)[0]
+
+
+def judge_many(pairs: Sequence[SqlPair], *, config: JudgeConfig | None = None) -> list[Verdict]:
+    """:func:`judge` for each pair, in order, the same verdicts: the pairs go to the sandbox worker
+    together (one round trip between processes instead of one per pair)."""
     config = config or _DEFAULT
-    return replace(_judged(gold, prediction, context, db_id, config), judge=effective_mode(config, db_id))
+    verdicts: list[Verdict | None] = [_refused(pair, config) for pair in pairs]
+    todo = [index for index, verdict in enumerate(verdicts) if verdict is None]
+    jobs = [JudgeJob(pairs[i].gold, pairs[i].prediction, pairs[i].context, pairs[i].db_id, config) for i in todo]
+    for index, reply in zip(todo, sandboxed_many(jobs, config), strict=True):
+        verdicts[index] = _from_reply(reply)
+    return [replace(verdict, judge=effective_mode(config, pair.db_id))
+            for pair, verdict in zip(pairs, verdicts, strict=True) if verdict is not None]
 
 
-def _judged(gold: str, prediction: str, context: str, db_id: str | None, config: JudgeConfig) -> Verdict:
-    refusal = _refuse(gold, prediction, context, config)
-    if refusal is not None:
-        if not (refusal.detail or "").startswith("prediction"):  # the prediction itself may still parse
-            return replace(refusal, valid_sql=sql_validity(prediction, config) is True)
-        return refusal
-    reply = sandboxed(JudgeJob(gold, prediction, context, db_id, config))
+def _refused(pair: SqlPair, config: JudgeConfig) -> Verdict | None:
+    refusal = _refuse(pair.gold, pair.prediction, pair.context, config)
+    if refusal is not None and not (refusal.detail or "").startswith("prediction"):
+        return replace(refusal, valid_sql=sql_validity(pair.prediction, config) is True)  # it may still parse
+    return refusal
+
+
+def _from_reply(reply: object) -> Verdict:
     if isinstance(reply, Verdict):
         return reply
     from ftbench.sql._isolation import Lost

@@ -46,6 +46,11 @@ class Table:
     def has(self, column: str) -> bool:
         return column.lower() in self.columns
 
+    def copy(self) -> Table:
+        """A copy whose columns and constraints can change without touching this table."""
+        return Table(self.name, dict(self.columns), list(self.unique), self.primary_key, set(self.not_null),
+                     dict(self.references))
+
 
 @dataclass
 class Schema:
@@ -59,6 +64,11 @@ class Schema:
 
     def find(self, name: str) -> Table | None:
         return self.tables.get(name.lower())
+
+    def copy(self) -> Schema:
+        """A copy that can gain tables and columns without touching this schema (``copy.deepcopy``,
+        at a tenth of the cost: a prediction's plan starts from the gold's cached schema)."""
+        return Schema({lower: table.copy() for lower, table in self.tables.items()})
 
 
 def parse_context(context: str) -> Schema:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ftbench.scoring import Row, mean_of
-from ftbench.sql._judge import judge
+from ftbench.sql._judge import SqlPair, judge_many
 from ftbench.sql._modes import effective_mode
 from ftbench.sql._text import encodable, exact_match, sql_validity
 from ftbench.sql._types import ERROR_KINDS, JUDGE_MODES, JudgeConfig
@@ -42,10 +42,14 @@ class SqlScorer:
             raise ValueError(f"gold is not one valid SQL statement: {gold[:80]!r}")
 
     def score(self, row: Row) -> Row:
-        gold, prediction = row["gold"], row["prediction"]
-        verdict = judge(gold, prediction, row["context"], db_id=row.get("db_id"), config=self.config)
-        return {"exec_match": verdict.exec_match, "exact_match": exact_match(gold, prediction),
-                "valid_sql": verdict.valid_sql, "error": verdict.error, "judge": verdict.judge}
+        return self.score_many([row])[0]
+
+    def score_many(self, rows: Sequence[Row]) -> list[Row]:
+        """:meth:`score` for several rows, judged together (one round trip to the sandbox worker)."""
+        pairs = [SqlPair(row["gold"], row["prediction"], row["context"], row.get("db_id")) for row in rows]
+        return [{"exec_match": verdict.exec_match, "exact_match": exact_match(pair.gold, pair.prediction),
+                 "valid_sql": verdict.valid_sql, "error": verdict.error, "judge": verdict.judge}
+                for pair, verdict in zip(pairs, judge_many(pairs, config=self.config), strict=True)]
 
     def failed(self, row: Row, detail: str) -> Row:
         return {"exec_match": False, "exact_match": exact_match(row["gold"], row["prediction"]),

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from ftbench.sql._cache import bytes_cached
 from ftbench.sql._facts import ColumnRef, Literal, QueryFacts, Value, analyze
+from ftbench.sql._numbers import as_number
 from ftbench.sql._schema import Schema, Table, declared_numeric, parse_context
 
 #: Bytes of fuzzed databases a worker keeps between rows.
@@ -112,7 +113,7 @@ def _harvest(facts: QueryFacts, schema: Schema, found: dict[ColumnRef, list[Valu
 def _neighbours(literal: Literal, numeric: bool) -> list[Value]:
     """The literal, and values just around it, so ``<`` and ``<=`` (or two LIKE patterns) differ."""
     value = literal.value
-    number = value if isinstance(value, int | float) else _as_number(value)
+    number = as_number(value)
     if number is not None and (numeric or isinstance(value, int | float)):
         step: int | float = 1 if isinstance(number, int) else 0.5
         return [number, number - step, number + step]
@@ -121,15 +122,6 @@ def _neighbours(literal: Literal, numeric: bool) -> list[Value]:
         bare = text.replace("%", "").replace("_", "")
         return [text.replace("%", "").replace("_", "x"), text.replace("%", "zq").replace("_", "y"), bare.upper()]
     return [text, text.lower(), text.upper()] if text else [text]
-
-
-def _as_number(text: str) -> int | float | None:
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            continue
-    return None
 
 
 @lru_cache(maxsize=64)

@@ -8,7 +8,6 @@ that compares with another constant meets rows that tell the two apart). Databas
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import random
 import re
@@ -16,12 +15,14 @@ import sqlite3
 import string
 from collections import Counter
 from dataclasses import dataclass, replace
-from functools import lru_cache
+from functools import cached_property, lru_cache
+from typing import NamedTuple
 
 from sqlite_utils import Database
 
-from ftbench.sql._cache import bytes_cached
+from ftbench.sql._cache import ByteBoundedCache
 from ftbench.sql._facts import ColumnRef, Literal, QueryFacts, Value, analyze
+from ftbench.sql._numbers import as_number
 from ftbench.sql._schema import Schema, declared_numeric, parse_context
 
 _AFFINITY_TYPES: dict[str, type] = {"INTEGER": int, "REAL": float, "TEXT": str}
@@ -32,6 +33,9 @@ _MAX_ROWS_PER_TABLE = 40
 _QUALIFIED_NAME = re.compile(r"\w\s*\.\s*[\"`\[]?([A-Za-z_]\w*)")
 #: Bytes of synthesized databases a worker keeps between rows.
 DATABASE_CACHE_BYTES = 128_000_000
+#: Synthesized databases, ``serialize()``d, by ``(plan, seed, index, dense)``.
+DATABASES: ByteBoundedCache[bytes] = ByteBoundedCache(DATABASE_CACHE_BYTES, len)
+_LETTERS = string.ascii_lowercase
 
 
 @dataclass(frozen=True)
@@ -70,6 +74,20 @@ class DataPlan:
     min_rows: int
     count_bounds: tuple[int, ...] = ()
 
+    # A plan keys several caches and is looked up for every database of every row: its hash and its
+    # text are computed once (a dataclass recomputes them, walking every column, at each lookup).
+    def __hash__(self) -> int:
+        return self._hash
+
+    @cached_property
+    def _hash(self) -> int:
+        return hash((self.tables, self.pools, self.loose, self.min_rows, self.count_bounds))
+
+    @cached_property
+    def text(self) -> str:
+        """``repr(self)``, once."""
+        return repr(self)
+
 
 @dataclass(frozen=True)
 class GoldAnalysis:
@@ -90,11 +108,12 @@ def make_plan(context: str, gold: str, prediction: str) -> DataPlan:
     that saw the full schema write them); a column the prediction qualifies with its table tells on
     which table the gold's unqualified use of the same, unknown, name belongs."""
     analysis = _analyze_gold(context, gold, _placement_hints(context, prediction))
-    schema = copy.deepcopy(analysis.schema)
+    schema = analysis.schema.copy()
     predicted = analyze(prediction, schema)
     gold_names = {(table, column) for table in analysis.facts.tables for column in analysis.facts.unqualified}
     _add_missing(schema, _without_typos(predicted, schema), skip=gold_names)
-    return _plan(schema, analysis.facts, predicted)
+    lookups = frozenset(schema.tables) - frozenset(analysis.schema.tables)
+    return _plan(schema, analysis.facts, predicted, lookups)
 
 
 def _without_typos(facts: QueryFacts, schema: Schema) -> QueryFacts:
@@ -124,12 +143,39 @@ def _edits(one: str, other: str) -> int:
 
 def build_database(plan: DataPlan, seed: int, index: int, dense: bool = False) -> bytes:
     """The ``index``-th database of ``plan`` for ``seed``, as sqlite ``serialize()`` bytes."""
-    return _cached_database(plan, seed, index, dense)
+    found = DATABASES.get((plan, seed, index, dense))
+    if found is not None:
+        return found[0]
+    connection = _filled_database(plan, seed, index, dense)
+    try:
+        return _kept((plan, seed, index, dense), connection)
+    finally:
+        connection.close()
+
+
+def open_database(plan: DataPlan, seed: int, index: int, dense: bool = False) -> sqlite3.Connection:
+    """A connection on the database of :func:`build_database`: a copy of its cached bytes or, the
+    first time, the very connection it was filled in (saves reopening and re-reading it)."""
+    key = (plan, seed, index, dense)
+    found = DATABASES.get(key)
+    if found is not None:
+        connection = sqlite3.connect(":memory:")
+        connection.deserialize(found[0])
+        return connection
+    connection = _filled_database(plan, seed, index, dense)
+    _kept(key, connection)
+    return connection
+
+
+def _kept(key: tuple[DataPlan, int, int, bool], connection: sqlite3.Connection) -> bytes:
+    data = connection.serialize()
+    DATABASES.put(key, data)
+    return data
 
 
 @lru_cache(maxsize=512)
 def _analyze_gold(context: str, gold: str, hints: Hints) -> GoldAnalysis:
-    schema = parse_context(context)
+    schema = _context_names(context)[0].copy()
     for table, column in hints:
         schema.table(table).add(column)
     facts = analyze(gold, schema)
@@ -140,13 +186,19 @@ def _analyze_gold(context: str, gold: str, hints: Hints) -> GoldAnalysis:
 @lru_cache(maxsize=64)
 def _placement_hints(context: str, prediction: str) -> Hints:
     """Columns the prediction qualifies with a context table, whose name no context table has."""
-    schema = parse_context(context)
-    names = {column for table in schema.tables.values() for column in table.columns}
+    schema, names = _context_names(context)
     if {name.lower() for name in _QUALIFIED_NAME.findall(prediction)} <= names:
         return ()  # every column written with a table is one the context knows: nothing to place
     facts = analyze(prediction, schema)
     return tuple(sorted((schema.tables[table].name, facts.columns[(table, column)]) for table, column in facts.qualified
                         if column not in names and table in schema.tables))
+
+
+@lru_cache(maxsize=64)
+def _context_names(context: str) -> tuple[Schema, frozenset[str]]:
+    """The context's schema (shared: never change it) and the lower names of all its columns."""
+    schema = parse_context(context)
+    return schema, frozenset(column for table in schema.tables.values() for column in table.columns)
 
 
 def _add_missing(schema: Schema, facts: QueryFacts, skip: set[ColumnRef] | None = None) -> None:
@@ -162,10 +214,12 @@ def _add_missing(schema: Schema, facts: QueryFacts, skip: set[ColumnRef] | None 
             known.add("id", "INTEGER")
 
 
-def _plan(schema: Schema, gold: QueryFacts, prediction: QueryFacts) -> DataPlan:
+def _plan(schema: Schema, gold: QueryFacts, prediction: QueryFacts,
+          lookups: frozenset[str] = frozenset()) -> DataPlan:
     known = {(t, c) for t, table in schema.tables.items() for c in table.columns}
     keys = _key_columns(schema)
     parents = _references(schema, keys, gold, prediction)
+    _join_lookups(parents, keys, lookups, prediction)
     pools = _pool_of_columns(known, list(parents.items()), gold, prediction)
     literals = _literals_by_pool(pools, gold, prediction)
     affinities = _affinities(schema, pools, literals, gold.numeric | prediction.numeric)
@@ -227,6 +281,21 @@ def _references(schema: Schema, keys: set[ColumnRef], gold: QueryFacts,
             if key in keys and child not in keys and child[0] != key[0]:
                 parents.setdefault(child, key)
     return parents
+
+
+def _join_lookups(parents: dict[ColumnRef, ColumnRef], keys: set[ColumnRef], lookups: frozenset[str],
+                  prediction: QueryFacts) -> None:
+    """A table only the prediction names (the context omits it and the gold does not need it), joined
+    on a column of the same name that no rule above made a key or a reference
+    (``car_names.model = model_list.model``): a lookup the systems that saw the whole schema join
+    through. As a foreign key makes it, its column is unique and holds every value of the other: the
+    extra join neither drops nor repeats rows. (Key-named columns already decided the direction.)"""
+    for left, right in prediction.joins:
+        for child, lookup in ((left, right), (right, left)):
+            if lookup[0] in lookups and child[0] not in lookups and child[1] == lookup[1] \
+                    and not {child, lookup} & keys and child not in parents and lookup not in parents:
+                keys.add(lookup)
+                parents[child] = lookup
 
 
 def _declared_references(schema: Schema) -> dict[ColumnRef, ColumnRef]:
@@ -308,9 +377,9 @@ def _affinities(schema: Schema, pools: dict[ColumnRef, str], literals: dict[str,
     result: dict[str, str] = {}
     for pool in set(pools.values()):
         values = [literal.value for literal in literals.get(pool, [])]
-        wordy = any(_as_number(value) is None for value in values)
+        wordy = any(as_number(value) is None for value in values)
         if pool in numeric_pools or (pool in declared and not wordy):
-            floats = any(isinstance(_as_number(value), float) for value in values)
+            floats = any(isinstance(as_number(value), float) for value in values)
             result[pool] = "REAL" if floats else "INTEGER"
         else:
             result[pool] = "TEXT"
@@ -326,7 +395,7 @@ def _expand(literals: list[Literal], affinity: str) -> tuple[Value, ...]:
 
 
 def _neighbours(literal: Literal, affinity: str) -> list[Value]:
-    number = _as_number(literal.value)
+    number = as_number(literal.value)
     if affinity != "TEXT" and number is not None:
         step: int | float = 1 if isinstance(number, int) else 0.5
         # The value itself twice: equality filters should keep enough rows to tell queries apart.
@@ -346,19 +415,25 @@ def _like_examples(pattern: str) -> list[Value]:
             bare.upper(), bare]
 
 
-def _as_number(value: Value) -> int | float | None:
-    if isinstance(value, int | float):
-        return value
-    for kind in (int, float):
-        try:
-            return kind(value)
-        except ValueError:
-            continue
-    return None
+def _filled_database(plan: DataPlan, seed: int, index: int, dense: bool) -> sqlite3.Connection:
+    """A new in-memory database with the plan's tables (from its empty template) and drawn rows."""
+    drawn = _drawn_rows(plan, seed, index, dense)
+    connection = sqlite3.connect(":memory:")
+    try:
+        connection.deserialize(_empty_database(plan))
+        for name, columns in plan.tables:
+            marks = ", ".join("?" * len(columns))
+            quoted = name.replace('"', '""')
+            connection.executemany(f'INSERT INTO "{quoted}" VALUES ({marks})',
+                                   [tuple(row.values()) for row in drawn[name]])
+        connection.commit()
+    except BaseException:
+        connection.close()
+        raise
+    return connection
 
 
-@bytes_cached(DATABASE_CACHE_BYTES, len)
-def _cached_database(plan: DataPlan, seed: int, index: int, dense: bool) -> bytes:
+def _drawn_rows(plan: DataPlan, seed: int, index: int, dense: bool) -> dict[str, list[dict[str, Value | None]]]:
     rng = random.Random(_stable_seed(plan, seed, index))
     shape = _shape(rng, index, dense)
     pools = {pool.key: _draw_pool(rng, pool, shape) for pool in plan.pools}
@@ -369,14 +444,17 @@ def _cached_database(plan: DataPlan, seed: int, index: int, dense: bool) -> byte
         # One database in eight has an empty table: max(x) is a NULL row there, ORDER BY x LIMIT 1 no row.
         drawn[rng.choice(sorted(drawn))] = []
     _keep_references(rng, plan, drawn)
+    return drawn
+
+
+@lru_cache(maxsize=64)
+def _empty_database(plan: DataPlan) -> bytes:
+    """The plan's tables without rows, ``serialize()``d: its eight databases start from one copy of
+    it instead of running the ``CREATE TABLE`` statements eight times."""
     connection = sqlite3.connect(":memory:")
     try:
-        for (name, columns), create in zip(plan.tables, _create_statements(plan), strict=True):
-            rows = drawn[name]
+        for create in _create_statements(plan):
             connection.execute(create)
-            marks = ", ".join("?" * len(columns))
-            quoted = name.replace('"', '""')
-            connection.executemany(f'INSERT INTO "{quoted}" VALUES ({marks})', [tuple(row.values()) for row in rows])
         connection.execute("PRAGMA user_version = 1")  # writes page 1: a database without tables serializes too
         connection.commit()
         return connection.serialize()
@@ -414,7 +492,8 @@ def _private_pools(rng: random.Random, plan: DataPlan, shape: _Shape,
     """Joined columns also get values of their own, so some rows find no partner (NOT IN, EXCEPT and
     LEFT JOIN need them); other columns simply reuse their pool."""
     shared = Counter(column.pool for _name, columns in plan.tables for column in columns)
-    return {column.name + "\0" + name: _draw_pool(rng, _pool_by_key(plan, column.pool), shape)
+    by_key = {pool.key: pool for pool in plan.pools}
+    return {column.name + "\0" + name: _draw_pool(rng, by_key[column.pool], shape)
             if shared[column.pool] > 1 else pools[column.pool]
             for name, columns in plan.tables for column in columns}
 
@@ -440,7 +519,8 @@ def _shape(rng: random.Random, index: int, dense: bool) -> _Shape:
 
 def _stable_seed(plan: DataPlan, seed: int, index: int) -> int:
     """Python's ``hash`` is salted per process; databases must not be."""
-    digest = hashlib.blake2b(repr((plan, seed, index)).encode("utf-8", "surrogatepass"), digest_size=8)
+    text = f"({plan.text}, {seed!r}, {index!r})"  # repr((plan, seed, index)), without walking the plan again
+    digest = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8)
     return int.from_bytes(digest.digest(), "big")
 
 
@@ -449,7 +529,7 @@ def _draw_pool(rng: random.Random, pool: PoolPlan, shape: _Shape) -> list[Value]
     size = rng.randint(*shape.pool_size)
     if pool.affinity == "TEXT":
         return [_word(rng) for _ in range(size)]
-    numbers = [value for value in map(_as_number, pool.literals) if value is not None]
+    numbers = [value for value in map(as_number, pool.literals) if value is not None]
     low, high = (int(min(numbers)) - 6, int(max(numbers)) + 6) if numbers else (0, 40)
     if pool.affinity == "REAL":
         return [round(rng.uniform(low, high), 1) for _ in range(size)]
@@ -457,7 +537,10 @@ def _draw_pool(rng: random.Random, pool: PoolPlan, shape: _Shape) -> list[Value]
 
 
 def _word(rng: random.Random) -> str:
-    return "".join(rng.choices(string.ascii_lowercase, k=rng.randint(3, 7)))
+    # ``rng.choices(ascii_lowercase, k=rng.randint(3, 7))`` inlined, the same draws (one ``random()`` per
+    # letter, ``floor(random() * 26)``): the hottest line of synthesis.
+    draw = rng.random
+    return "".join([_LETTERS[int(draw() * 26)] for _ in range(rng.randint(3, 7))])
 
 
 def _block_sizes(rng: random.Random, plan: DataPlan, shape: _Shape) -> list[int]:
@@ -489,14 +572,18 @@ class _Draws:
 
 
 def _fitting(values: tuple[Value, ...], affinity: str) -> tuple[Value, ...]:
-    return tuple(value for value in values if (_as_number(value) is None) == (affinity == "TEXT"))
+    return tuple(value for value in values if (as_number(value) is None) == (affinity == "TEXT"))
 
 
 def _draw_rows(rng: random.Random, plan: DataPlan, shape: _Shape, table: str, columns: tuple[ColumnPlan, ...],
                draws: _Draws) -> list[dict[str, Value | None]]:
+    # The hottest loop of synthesis: each cell's lookups done once per column, not once per cell.
+    cells = [(column.name, _CellDraws(column.not_null, draws.pools[column.pool], draws.literals[column.pool],
+                                      draws.loose[column.pool], draws.private[column.name + "\0" + table]))
+             for column in columns]
     rows: list[dict[str, Value | None]] = []
     for copies in _block_sizes(rng, plan, shape):
-        row = {column.name: _draw_cell(rng, shape, draws, column, column.name + "\0" + table) for column in columns}
+        row = {name: _draw_cell(rng, shape, cell) for name, cell in cells}
         rows.extend(dict(row) for _ in range(copies))
     for column in columns:
         if column.unique:
@@ -519,19 +606,24 @@ def _distinct_values(rng: random.Random, draws: _Draws, column: ColumnPlan, coun
     return values[:count]
 
 
-def _draw_cell(rng: random.Random, shape: _Shape, draws: _Draws, plan: ColumnPlan, column: str) -> Value | None:
-    pool = plan.pool
+class _CellDraws(NamedTuple):
+    """What one column's cells draw from (see :class:`_Draws`)."""
+
+    not_null: bool
+    pool: list[Value]
+    literals: tuple[Value, ...]
+    loose: tuple[Value, ...]
+    private: list[Value]
+
+
+def _draw_cell(rng: random.Random, shape: _Shape, cell: _CellDraws) -> Value | None:
     draw = rng.random()
     if draw < shape.null_rate:
-        return None if not plan.not_null else rng.choice(draws.pools[pool])
-    if draws.literals[pool] and draw < shape.null_rate + shape.literal_rate:
-        return rng.choice(draws.literals[pool])
-    if draws.loose[pool] and draw > 0.93:
-        return rng.choice(draws.loose[pool])
+        return None if not cell.not_null else rng.choice(cell.pool)
+    if cell.literals and draw < shape.null_rate + shape.literal_rate:
+        return rng.choice(cell.literals)
+    if cell.loose and draw > 0.93:
+        return rng.choice(cell.loose)
     if draw > 0.85 and not shape.dense:
-        return rng.choice(draws.private[column])
-    return rng.choice(draws.pools[pool])
-
-
-def _pool_by_key(plan: DataPlan, key: str) -> PoolPlan:
-    return next(pool for pool in plan.pools if pool.key == key)
+        return rng.choice(cell.private)
+    return rng.choice(cell.pool)

@@ -3,6 +3,8 @@ sandbox worker, like everything else that hands untrusted text to SQLite)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from ftbench.sql._types import JudgeConfig, JudgeJob, ValidityJob
 
 _DEFAULT = JudgeConfig()
@@ -40,10 +42,17 @@ def encodable(text: str) -> bool:
 def sandboxed(job: JudgeJob | ValidityJob) -> object:
     """The sandbox's reply to a job (inline when the config says so); :class:`Lost` when its worker
     ended without an answer."""
-    if job.config.sandbox == "inline":
+    return sandboxed_many([job], job.config)[0]
+
+
+def sandboxed_many(jobs: Sequence[JudgeJob | ValidityJob], config: JudgeConfig) -> list[object]:
+    """:func:`sandboxed` for several jobs of one configuration, sent to the worker together."""
+    if not jobs:
+        return []
+    if config.sandbox == "inline":
         from ftbench.sql._engine import answer  # the caller imports the engine only when it runs inline
 
-        return answer(job)
+        return [answer(job) for job in jobs]
     from ftbench.sql._isolation import worker_for
 
-    return worker_for(job.config.memory_mb).ask(job)
+    return worker_for(config.memory_mb).ask_many(jobs)

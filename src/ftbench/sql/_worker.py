@@ -1,4 +1,4 @@
-"""The sandbox worker process: reads judge jobs on stdin, answers verdicts on stdout.
+"""The sandbox worker process: reads lists of judge jobs on stdin, answers each with a verdict on stdout.
 
 Started by :mod:`ftbench.sql._isolation` as ``python -m ftbench.sql._worker DIR``. Before every query
 it writes the query's deadline into ``DIR/deadline`` (mapped in memory by both processes); the parent
@@ -39,13 +39,14 @@ def _serve(board: _DeadlineBoard, requests: IO[bytes], replies: IO[bytes]) -> No
     from ftbench.sql._engine import answer
 
     while (frame := read_frame(requests)) is not None:
-        job = pickle.loads(frame)
-        board.job_deadline = time.monotonic() + job.config.build_timeout_s
-        board.post(0.0)
-        reply = answer(job)
-        board.job_deadline = 0.0
-        board.post(0.0)
-        write_frame(replies, pickle.dumps(reply, protocol=pickle.HIGHEST_PROTOCOL))
+        for pickled in pickle.loads(frame):  # a list of jobs, each pickled apart; one answer per job
+            job = pickle.loads(pickled)
+            board.job_deadline = time.monotonic() + job.config.build_timeout_s
+            board.post(0.0)
+            reply = answer(job)
+            board.job_deadline = 0.0
+            board.post(0.0)
+            write_frame(replies, pickle.dumps(reply, protocol=pickle.HIGHEST_PROTOCOL))
 
 
 def _limit_heap(megabytes: int) -> None:
