@@ -41,9 +41,10 @@ from ftbench.finetune.cost import OPENAI_PRICES, PriceOverride, price_for
 from ftbench.finetune.openai_client import RetryPolicy, make_api
 from ftbench.finetune.openai_data import chat_examples, read_jsonl, write_chat_jsonl
 from ftbench.finetune.openai_estimate import estimate_fine_tune, format_estimate
-from ftbench.finetune.openai_run import OpenAIRun, load_run, save_run
+from ftbench.finetune.openai_run import load_run
 from ftbench.finetune.openai_tokens import TokenCounter, model_limits, token_counter
 from ftbench.finetune.openai_validate import format_report, validate_lines
+from ftbench.finetune.record import OpenAIRunRecord, write_run_json
 
 CONFIG_KEYS = ("task", "train_split", "validation_split", "train_file", "validation_file", "model", "n_epochs",
                "suffix", "seed", "out")
@@ -268,10 +269,10 @@ def cmd_cancel(args: argparse.Namespace) -> None:
     run = load_run(args.out) if args.out else None
     if run is not None and run.job_id == job.id:
         jobs.update_run(run, job)
-        save_run(run, args.out)
+        write_run_json(args.out, run)
 
 
-def _report(run: OpenAIRun, out: Path) -> None:
+def _report(run: OpenAIRunRecord, out: Path) -> None:
     cost = run.cost or {}
     amount = f"${cost['usd']:,.2f}" if isinstance(cost.get("usd"), float) else "unknown"
     print(f"fine_tuned_model: {run.fine_tuned_model}")

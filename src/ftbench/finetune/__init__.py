@@ -11,7 +11,10 @@ The OpenAI modules:
   runs: :mod:`~ftbench.finetune.lora_cost`);
 - :mod:`~ftbench.finetune.openai_client` — key from the environment only, retries with backoff, clear errors;
 - :mod:`~ftbench.finetune.openai_jobs`, :mod:`~ftbench.finetune.openai_run` — upload, create, follow, resume,
-  cancel, status; ``run.json``.
+  cancel, status; ``events.jsonl``.
+
+Both kinds of run leave a ``run.json`` written and read by :mod:`~ftbench.finetune.record` (one typed record,
+``kind: lora | openai``, written atomically).
 
 Nothing here imports ``openai`` or ``tiktoken`` at import time; they are needed only when used.
 """

@@ -32,7 +32,8 @@ from ftbench.finetune.lora_checks import (
 )
 from ftbench.finetune.lora_config import LoraRunConfig, config_keys, load_config, parse_overrides
 from ftbench.finetune.lora_data import TrainingExample, check_fits, task_examples, to_dataset
-from ftbench.finetune.lora_run import RUN_JSON, RunRecord, WallClock, build_record, local_rank, write_run_json
+from ftbench.finetune.lora_run import WallClock, build_record, local_rank
+from ftbench.finetune.record import RUN_JSON, LoraRunRecord, write_run_json
 
 if TYPE_CHECKING:
     from datasets import Dataset
@@ -77,7 +78,7 @@ class PreparedData:
 class TrainResult:
     adapter_dir: Path
     run_json: Path
-    record: RunRecord
+    record: LoraRunRecord
     main_process: bool = True  # False on ranks other than 0, which wrote nothing
 
 

@@ -5,12 +5,12 @@ The leaderboard reads the same figures back from a run's ``run.json`` with :func
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from ftbench.errors import InputError
+from ftbench.finetune.record import LoraRunRecord, read_run_json
 
 #: The study's price: one NVIDIA A40 at $0.475 per hour.
 A40_PRICE_PER_HOUR = 0.475
@@ -19,7 +19,6 @@ CPU_PRICE_PER_CORE_HOUR = 0.08925 / 2
 CPU_PRICE_SOURCE = "AWS EC2 c7i.large (2 vCPU) on-demand, us-east-1, $0.08925/hour (price list of 2024)"
 #: ``gpu_name`` of a run that trained on CPU; its ``gpu_count`` is the cores used and its hours are CPU-hours.
 CPU = "cpu"
-_COST_KEYS = ("gpu_name", "gpu_count", "wall_time_s", "gpu_hours", "price_per_gpu_hour", "cost_usd")
 
 
 @dataclass(frozen=True)
@@ -55,17 +54,13 @@ def hours_unit(gpu_name: str | None) -> str:
 
 def cost_from_run_json(path: Path, price_per_gpu_hour: float | None = None) -> GpuCost:
     """The cost recorded in a LoRA ``run.json``, re-priced at ``price_per_gpu_hour`` when given."""
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise InputError(f"{path}: cannot read run.json ({err})") from err
-    return cost_from_record(record, path, price_per_gpu_hour)
+    record = read_run_json(path)
+    if not isinstance(record, LoraRunRecord):
+        raise InputError(f"{path}: the run.json of an OpenAI fine-tune has no GPU-hours to price")
+    return record_cost(record, price_per_gpu_hour)
 
 
-def cost_from_record(record: dict[str, Any], path: Path, price_per_gpu_hour: float | None = None) -> GpuCost:
-    """The cost in an already-read LoRA ``run.json`` (``path`` names it in errors), re-priced when asked."""
-    missing = [key for key in _COST_KEYS if key not in record]
-    if missing:
-        raise InputError(f"{path}: run.json lacks {', '.join(missing)}; is it a LoRA run record?")
-    price = record["price_per_gpu_hour"] if price_per_gpu_hour is None else price_per_gpu_hour
-    return gpu_cost(float(record["wall_time_s"]), int(record["gpu_count"]), float(price), str(record["gpu_name"]))
+def record_cost(record: LoraRunRecord, price_per_gpu_hour: float | None = None) -> GpuCost:
+    """The cost in a LoRA record, re-priced at ``price_per_gpu_hour`` when given."""
+    price = record.price_per_gpu_hour if price_per_gpu_hour is None else price_per_gpu_hour
+    return gpu_cost(record.wall_time_s, record.gpu_count, price, record.gpu_name)

@@ -1,5 +1,4 @@
-"""``run.json`` of an OpenAI fine-tune: the fields a LoRA run writes (``config``, ``steps``, ``tokens_seen``,
-``wall_time_s``, ``gpu_*``, ``cost_usd``), plus ``fine_tuned_model``, ``trained_tokens`` and the job's details.
+"""``run.json`` of an OpenAI fine-tune (:class:`~ftbench.finetune.record.OpenAIRunRecord`) and ``events.jsonl``.
 
 It is (re)written atomically at every status change, so a killed client leaves a file that ``resume`` can
 pick up. It never contains the API key: nothing here is ever given the key.
@@ -8,59 +7,17 @@ pick up. It never contains the API key: nothing here is ever given the key.
 from __future__ import annotations
 
 import json
-import os
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict
 from datetime import datetime, timezone
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
 from ftbench.errors import InputError
 from ftbench.finetune.cost import Cost, TokenPrice
 from ftbench.finetune.openai_client import redact_known
+from ftbench.finetune.record import RUN_JSON, OpenAIRunRecord, read_run_json
 
-RUN_FILE = "run.json"
 EVENTS_FILE = "events.jsonl"
-TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
-
-
-@dataclass
-class OpenAIRun:
-    """Everything known about one fine-tuning job; ``None`` until known."""
-
-    job_id: str
-    status: str
-    config: dict[str, Any]
-    kind: str = "openai"
-    task: str | None = None
-    training_file_id: str | None = None
-    validation_file_id: str | None = None
-    fine_tuned_model: str | None = None
-    trained_tokens: int | None = None
-    tokens_seen: int | None = None
-    steps: int | None = None
-    hyperparameters: dict[str, Any] = field(default_factory=dict)
-    created_at: str | None = None
-    finished_at: str | None = None
-    wall_time_s: float | None = None  # job creation to finish by OpenAI's clock, queueing included
-    gpu_name: str | None = None  # OpenAI does not disclose its hardware
-    gpu_count: int | None = None
-    gpu_hours: float | None = None
-    cost_usd: float | None = None  # top level, as in a LoRA run.json, for the leaderboard
-    cost: dict[str, Any] | None = None  # the amount with its basis and the dated price used
-    error: dict[str, Any] | None = None
-    ftbench_version: str = field(default_factory=lambda: _version())
-
-    @property
-    def is_terminal(self) -> bool:
-        return self.status in TERMINAL
-
-
-def _version() -> str:
-    try:
-        return version("ftbench")
-    except PackageNotFoundError:  # running from a checkout without installing
-        return "unknown"
 
 
 def iso(timestamp: int | float | None) -> str | None:
@@ -72,29 +29,15 @@ def cost_record(cost: Cost, price: TokenPrice) -> dict[str, Any]:
     return {"usd": cost.usd, "basis": cost.basis, "price": asdict(price)}
 
 
-def save_run(run: OpenAIRun, run_dir: Path) -> Path:
-    """Write ``run_dir/run.json`` atomically (a reader never sees half a file)."""
-    run_dir.mkdir(parents=True, exist_ok=True)
-    path = run_dir / RUN_FILE
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(redact_known(json.dumps(asdict(run), indent=2, ensure_ascii=False)) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-    return path
-
-
-def load_run(run_dir: Path) -> OpenAIRun | None:
+def load_run(run_dir: Path) -> OpenAIRunRecord | None:
     """The run recorded in ``run_dir``, or ``None`` when there is none."""
-    path = run_dir / RUN_FILE
+    path = run_dir / RUN_JSON
     if not path.is_file():
         return None
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise InputError(f"{path}: not a readable run.json ({err})") from err
-    known = {f.name for f in fields(OpenAIRun)}
-    if not isinstance(data, dict) or not isinstance(data.get("job_id"), str) or data.get("kind") != "openai":
-        raise InputError(f"{path}: not the run.json of an OpenAI fine-tune")
-    return OpenAIRun(**{key: value for key, value in data.items() if key in known})
+    record = read_run_json(path)
+    if not isinstance(record, OpenAIRunRecord):
+        raise InputError(f"{path}: not the run.json of an OpenAI fine-tune (kind {record.kind!r})")
+    return record
 
 
 def append_events(run_dir: Path, events: list[dict[str, Any]]) -> None:

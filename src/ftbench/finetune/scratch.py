@@ -26,7 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from ftbench.finetune.lora_data import TrainingExample
-from ftbench.finetune.lora_run import RunRecord, build_cost, git_hash, library_versions, write_run_json
+from ftbench.finetune.lora_run import build_cost, git_hash, library_versions
+from ftbench.finetune.record import LoraRunRecord as RunRecord
+from ftbench.finetune.record import write_run_json
 
 #: Called after each step with (steps done, total steps, latest training loss).
 Progress = Callable[[int, int, float], None]
