@@ -32,7 +32,7 @@ def data_dir_env() -> Iterator[None]:
 
 
 def tiny_config(tiny_model: Path, output_dir: Path, *overrides: str) -> LoraRunConfig:
-    return load_config(CONFIG, [f"base_model={tiny_model}", f"output_dir={output_dir}", *overrides])
+    return load_config(CONFIG, ["--model_name_or_path", str(tiny_model), "--output_dir", str(output_dir), *overrides])
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +61,7 @@ def test_run_json_fields_are_present_and_consistent(trained: lora.TrainResult) -
 
     assert record["gpu_count"] == torch.get_num_threads()
     assert (record["world_size"], record["global_batch_size"]) == (1, 8)
-    assert record["config"]["base_model"] and record["config"]["lora_r"] == 8
+    assert record["config"]["model_name_or_path"] and record["config"]["lora_r"] == 8
     assert "git_hash" in record and record["versions"]["peft"]
     assert cost_from_run_json(trained.run_json).cost_usd == pytest.approx(record["cost_usd"])
 
@@ -98,20 +98,21 @@ def test_merged_model_matches_the_adapter(trained: lora.TrainResult, tiny_model:
 
 def test_training_tokens_are_the_prompt_text_plus_eos(tiny_model: Path, tmp_path: Path, data_dir_env: None) -> None:
     """What trl feeds the model decodes to exactly the training text, then the EOS token."""
-    config = tiny_config(tiny_model, tmp_path / "run", "train_limit=2", "eval_limit=1", "max_length=2048")
+    config = tiny_config(tiny_model, tmp_path / "run", "--train_limit", "2", "--eval_limit", "1",
+                         "--max_length", "2048")
     data = lora.prepare(config)
-    trainer = lora.build_trainer(config, lora.load_model(config), data.tokenizer, *data.datasets(config.loss))
+    trainer = lora.build_trainer(config, lora.load_model(config), data.tokenizer, *data.datasets(config.task.loss))
     ids = trainer.train_dataset[0]["input_ids"]
     assert data.tokenizer.decode(ids) == data.train_examples[0].text + data.tokenizer.eos_token
 
 
 def _quantized_trainer(tiny_model: Path, tmp_path: Path) -> Any:
     """A trainer over the tiny model marked the way trl 1.16 detects a bitsandbytes model (``is_loaded_in_8bit``)."""
-    config = tiny_config(tiny_model, tmp_path / "run", "train_limit=2", "eval_limit=1")
+    config = tiny_config(tiny_model, tmp_path / "run", "--train_limit", "2", "--eval_limit", "1")
     data = lora.prepare(config)
     model = lora.load_model(config)
     model.is_loaded_in_8bit = True
-    return lora.build_trainer(config, model, data.tokenizer, *data.datasets(config.loss))
+    return lora.build_trainer(config, model, data.tokenizer, *data.datasets(config.task.loss))
 
 
 def _trainable_dtypes(trainer: Any) -> dict[str, Any]:
