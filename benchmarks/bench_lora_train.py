@@ -2,7 +2,7 @@
 
 Builds a CodeLlama-shaped model with random weights (no download), trains it with each recipe's config through
 the same trl SFTTrainer path as training/lora_sft.py on real spider_sql (or viggo) examples, and prints real
-(non-padding) tokens/s, step time, model FLOPs utilisation (see ftbench.finetune.lora_flops) and the wall time and
+(non-padding) tokens/s, step time, model FLOPs utilisation (see ftbench.finetune.lora.flops) and the wall time and
 cost of the study's 400-step run at that speed.
 
     # H200 (or any >= 80 GB GPU), the figures for the README:
@@ -26,10 +26,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ftbench.finetune.lora import build_trainer
-from ftbench.finetune.lora_config import LoraRunConfig, load_config
-from ftbench.finetune.lora_data import task_examples, to_dataset
-from ftbench.finetune.lora_flops import SHAPES, LlamaShape, lora_flops_per_token, mfu, peak_tflops
+from ftbench.finetune.lora import (
+    SHAPES,
+    LlamaShape,
+    LoraRunConfig,
+    build_trainer,
+    load_config,
+    lora_flops_per_token,
+    mfu,
+    peak_tflops,
+    task_examples,
+    to_dataset,
+)
 
 CONFIGS = Path(__file__).resolve().parents[1] / "training" / "configs"
 STUDY_HOURS = {"spider_sql": 7.0, "viggo": 9.0}  # the study's A40 wall times for 400 steps

@@ -22,10 +22,10 @@ import yaml
 from scipy import stats
 
 from ftbench.errors import InputError
-from ftbench.finetune.cost import OPENAI_PRICES, training_cost
-from ftbench.finetune.openai_run import cost_record
+from ftbench.finetune.openai.run import cost_record
 from ftbench.finetune.record import OpenAIRunRecord, write_run_json
 from ftbench.leaderboard import build_leaderboard, compare_runs
+from ftbench.pricing import OPENAI_PRICES, training_cost
 
 from .conftest import have_mirror, mirror_dir
 from .fake_openai import FakeOpenAI

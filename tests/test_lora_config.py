@@ -10,10 +10,13 @@ import pytest
 
 from ftbench import prompts
 from ftbench.errors import DataError, FtbenchError, InputError, InsufficientMemory
-from ftbench.finetune import lora, lora_checks
-from ftbench.finetune.lora_config import RENAMED, STUDY_DEFAULTS, LoraRunConfig, config_keys, load_config
-from ftbench.finetune.lora_cost import A40_PRICE_PER_HOUR, cost_from_run_json, gpu_cost
-from ftbench.finetune.lora_data import task_examples, to_dataset
+from ftbench.finetune import lora
+from ftbench.finetune.lora import checks as lora_checks
+from ftbench.finetune.lora import trainer
+from ftbench.finetune.lora.config import RENAMED, STUDY_DEFAULTS, LoraRunConfig, config_keys, load_config
+from ftbench.finetune.lora.data import task_examples, to_dataset
+from ftbench.finetune.record import cost_from_run_json
+from ftbench.pricing import A40_PRICE_PER_HOUR, gpu_cost
 
 CONFIGS = Path(__file__).resolve().parents[1] / "training" / "configs"
 STUDY_CONFIGS = ("codellama34b_spider.yaml", "codellama34b_viggo.yaml")
@@ -156,7 +159,7 @@ def no_model_load(monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(config: LoraRunConfig) -> Any:
         raise AssertionError("the model was loaded before the bad input was reported")
 
-    monkeypatch.setattr(lora, "load_model", refuse)
+    monkeypatch.setattr(trainer, "load_model", refuse)
 
 
 def _tiny_config(tiny_model: Path, tmp_path: Path, *overrides: str) -> LoraRunConfig:
@@ -215,7 +218,7 @@ def test_resume_needs_a_checkpoint_and_a_fresh_run_refuses_one(tiny_model: Path,
 
 
 def test_lora_flops_and_mfu() -> None:
-    from ftbench.finetune.lora_flops import SHAPES, lora_flops_per_token, mfu, peak_tflops
+    from ftbench.finetune.lora.flops import SHAPES, lora_flops_per_token, mfu, peak_tflops
 
     assert 33.0e9 < SHAPES["34b"].matmul_params < 34.0e9, "CodeLlama-34B without its input embedding"
     assert 6.4e9 < SHAPES["7b"].matmul_params < 6.8e9

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 
 from ftbench.errors import InputError
-from ftbench.finetune.lora_checks import check_launch
-from ftbench.finetune.lora_config import load_config
+from ftbench.finetune.lora.checks import check_launch
+from ftbench.finetune.lora.config import load_config
 from ftbench.lmeval import is_installed_in_lm_eval, tasks_dir
 from tests.conftest import REPO_ROOT, have_mirror, mirror_dir
 

@@ -13,9 +13,10 @@ from typing import Any
 import pytest
 
 from ftbench.finetune import lora
-from ftbench.finetune.lora_config import LoraRunConfig, load_config
-from ftbench.finetune.lora_cost import CPU_PRICE_PER_CORE_HOUR, cost_from_run_json
+from ftbench.finetune.lora.config import LoraRunConfig, load_config
+from ftbench.finetune.record import cost_from_run_json
 from ftbench.lmeval import is_installed_in_lm_eval, tasks_dir
+from ftbench.pricing import CPU_PRICE_PER_CORE_HOUR
 from tests.conftest import have_mirror, mirror_dir
 
 CONFIG = Path(__file__).resolve().parents[1] / "training" / "configs" / "tiny_cpu.yaml"

@@ -9,14 +9,15 @@ from pathlib import Path
 import pytest
 
 from ftbench.errors import InputError
-from ftbench.finetune.lora_cost import cost_from_run_json, gpu_cost
 from ftbench.finetune.record import (
     RECORD_VERSION,
     LoraRunRecord,
     OpenAIRunRecord,
+    cost_from_run_json,
     read_run_json,
     write_run_json,
 )
+from ftbench.pricing import gpu_cost
 
 LORA = LoraRunRecord(config={"task": "spider_sql"}, steps=400, max_steps=400, tokens_seen=1000, wall_time_s=7200.0,
                      gpu_name="NVIDIA A40", gpu_count=1, gpu_hours=2.0, price_per_gpu_hour=0.475, cost_usd=0.95,

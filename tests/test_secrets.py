@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from ftbench.errors import InputError
-from ftbench.finetune.openai_run import EVENTS_FILE, append_events, load_run
+from ftbench.finetune.openai.run import EVENTS_FILE, append_events, load_run
 from ftbench.finetune.record import OpenAIRunRecord, write_run_json
 from ftbench.lmeval.openai_chat import ChatCompletions, OpenAIChat
 
@@ -48,7 +48,7 @@ def test_run_records_are_redacted(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 def test_job_progress_and_failure_messages_are_redacted(monkeypatch: pytest.MonkeyPatch) -> None:
     import io
 
-    from ftbench.finetune.openai_jobs import Event, Job, Printer, describe_failure
+    from ftbench.finetune.openai.jobs import Event, Job, Printer, describe_failure
 
     monkeypatch.setenv("OPENAI_API_KEY", KEY)
     event = Event(id="ev1", created_at=0, level="error", message=f"bad key {KEY}")

@@ -32,11 +32,14 @@ Evaluate the adapter with lm-eval::
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
 from ftbench.errors import FtbenchError
 from ftbench.finetune.lora import (
+    LoraRunConfig,
+    WallClock,
     build_trainer,
     config_parser,
     load_model,
@@ -45,16 +48,20 @@ from ftbench.finetune.lora import (
     resume_checkpoint,
     save_run,
 )
-from ftbench.finetune.lora_run import WallClock
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None = None) -> tuple[LoraRunConfig, argparse.Namespace]:
+    """The run config (trl's parser: ``--config FILE`` and ``--key value``) and this script's own options."""
     parser = config_parser()
     parser.add_argument("--resume", nargs="?", const=True, default=False, metavar="CHECKPOINT",
                         help="continue from the last checkpoint in output_dir (or from CHECKPOINT)")
     parser.add_argument("--check", action="store_true", help="run the pre-flight checks and stop")
+    return parse_config(sys.argv[1:] if argv is None else argv, parser)
+
+
+def main(argv: list[str] | None = None) -> int:
     # 1. Config: YAML + overrides, every key checked; the checkpoint to resume from, if any.
-    config, args = parse_config(sys.argv[1:] if argv is None else argv, parser)
+    config, args = parse_args(argv)
     checkpoint = resume_checkpoint(Path(config.output_dir), args.resume)
     clock = WallClock.resuming(checkpoint)
     # 2. Data: examples from ftbench.data through ftbench.prompts; base model, device and memory checks.

@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ftbench.errors import InputError
-from ftbench.finetune.openai_client import redact_known
+from ftbench.openai_client import redact_known
+from ftbench.pricing import GpuCost, gpu_cost
 
 RUN_JSON = "run.json"
 #: 1: ``kind`` and ``record_version`` in every record (before: LoRA records had neither).
@@ -139,6 +140,20 @@ def record_from_dict(data: dict[str, Any], path: Path) -> RunRecord:
     values.setdefault("record_version", 0)
     _check(cls, values, path)
     return cls(**values)
+
+
+def cost_from_run_json(path: Path, price_per_gpu_hour: float | None = None) -> GpuCost:
+    """The cost recorded in a LoRA ``run.json``, re-priced at ``price_per_gpu_hour`` when given."""
+    record = read_run_json(path)
+    if not isinstance(record, LoraRunRecord):
+        raise InputError(f"{path}: the run.json of an OpenAI fine-tune has no GPU-hours to price")
+    return record_cost(record, price_per_gpu_hour)
+
+
+def record_cost(record: LoraRunRecord, price_per_gpu_hour: float | None = None) -> GpuCost:
+    """The cost in a LoRA record, re-priced at ``price_per_gpu_hour`` when given."""
+    price = record.price_per_gpu_hour if price_per_gpu_hour is None else price_per_gpu_hour
+    return gpu_cost(record.wall_time_s, record.gpu_count, price, record.gpu_name)
 
 
 def _old_kind(data: dict[str, Any]) -> str:

@@ -25,8 +25,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ftbench.finetune.lora_data import TrainingExample
-from ftbench.finetune.lora_run import build_cost, git_hash, library_versions
+from ftbench.finetune.lora.data import TrainingExample
+from ftbench.finetune.lora.run import build_cost, git_hash, library_versions
 from ftbench.finetune.record import LoraRunRecord as RunRecord
 from ftbench.finetune.record import write_run_json
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ftbench.errors import InputError
-from ftbench.finetune.openai_run import EVENTS_FILE
+from ftbench.finetune.openai.run import EVENTS_FILE
 from ftbench.finetune.record import OpenAIRunRecord, read_run_json
 
 

@@ -43,10 +43,9 @@ from typing import Any, Literal
 import yaml
 
 from ftbench.errors import InputError
-from ftbench.finetune.cost import PriceOverride, price_for, training_cost
-from ftbench.finetune.lora_cost import A40_PRICE_PER_HOUR, hours_unit, record_cost
-from ftbench.finetune.record import OpenAIRunRecord, read_run_json
+from ftbench.finetune.record import OpenAIRunRecord, read_run_json, record_cost
 from ftbench.leaderboard._read import ModelRun, TaskRun
+from ftbench.pricing import A40_PRICE_PER_HOUR, PriceOverride, hours_unit, price_for, training_cost
 
 Kind = Literal["lora", "full", "openai", "base"]
 KINDS: tuple[Kind, ...] = ("lora", "full", "openai", "base")

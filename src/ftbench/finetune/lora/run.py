@@ -15,8 +15,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ftbench.finetune.lora_cost import A40_PRICE_PER_HOUR, CPU, CPU_PRICE_PER_CORE_HOUR, GpuCost, gpu_cost
 from ftbench.finetune.record import LoraRunRecord
+from ftbench.pricing import A40_PRICE_PER_HOUR, CPU, CPU_PRICE_PER_CORE_HOUR, GpuCost, gpu_cost
 
 WALL_TIME_FILE = "ftbench_wall_time.json"
 

@@ -24,40 +24,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ftbench.errors import InputError
-from ftbench.finetune.lora_checks import (
+from ftbench.finetune.lora.checks import (
     check_base_model,
     check_device_support,
     check_launch,
     check_memory,
 )
-from ftbench.finetune.lora_config import LoraRunConfig, config_keys, config_parser, load_config, parse_config
-from ftbench.finetune.lora_data import TrainingExample, check_fits, task_examples, to_dataset
-from ftbench.finetune.lora_run import WallClock, build_record, local_rank
+from ftbench.finetune.lora.config import LoraRunConfig
+from ftbench.finetune.lora.data import TrainingExample, check_fits, task_examples, to_dataset
+from ftbench.finetune.lora.run import WallClock, build_record, local_rank
 from ftbench.finetune.record import RUN_JSON, LoraRunRecord, write_run_json
 
 if TYPE_CHECKING:
     from datasets import Dataset
-
-__all__ = [
-    "ADAPTER_DIR",
-    "LoraRunConfig",
-    "PreparedData",
-    "TrainResult",
-    "build_trainer",
-    "config_keys",
-    "config_parser",
-    "is_quantized",
-    "load_config",
-    "load_model",
-    "load_tokenizer",
-    "merge_adapter",
-    "parse_config",
-    "prepare",
-    "resume_checkpoint",
-    "save_run",
-    "train",
-    "upcast_trainable_parameters",
-]
 
 ADAPTER_DIR = "adapter"
 

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from ftbench.errors import InputError
-from ftbench.finetune.cost import Cost, TokenPrice, training_cost
-from ftbench.finetune.openai_data import JsonlLine
-from ftbench.finetune.openai_tokens import TokenCounter, TokenStats, default_epochs, model_limits, token_stats
+from ftbench.finetune.openai.data import JsonlLine
+from ftbench.finetune.openai.tokens import TokenCounter, TokenStats, default_epochs, model_limits, token_stats
+from ftbench.pricing import Cost, TokenPrice, training_cost
 
 
 @dataclass(frozen=True)

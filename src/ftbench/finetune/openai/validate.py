@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ftbench.finetune.openai_data import JsonlLine
-from ftbench.finetune.openai_tokens import TokenCounter
+from ftbench.finetune.openai.data import JsonlLine
+from ftbench.finetune.openai.tokens import TokenCounter
 
 MIN_EXAMPLES = 10
 TOP_LEVEL_KEYS = frozenset({"messages", "tools", "functions", "parallel_tool_calls"})

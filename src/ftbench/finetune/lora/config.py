@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import yaml
 
 from ftbench.errors import InputError
-from ftbench.finetune.lora_checks import cuda_available
-from ftbench.finetune.lora_cost import A40_PRICE_PER_HOUR
+from ftbench.finetune.lora.checks import cuda_available
+from ftbench.pricing import A40_PRICE_PER_HOUR
 
 if TYPE_CHECKING:
     from trl.scripts.utils import TrlParser

@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Any, Protocol, TextIO
 
 from ftbench.errors import FineTuneFailed, InputError
-from ftbench.finetune.cost import PriceOverride, price_for, training_cost
-from ftbench.finetune.openai_client import OpenAIApi, redact_known
-from ftbench.finetune.openai_data import file_sha256
-from ftbench.finetune.openai_run import append_events, cost_record, iso, load_run, recorded_event_ids
+from ftbench.finetune.openai.data import file_sha256
+from ftbench.finetune.openai.run import append_events, cost_record, iso, load_run, recorded_event_ids
 from ftbench.finetune.record import TERMINAL, OpenAIRunRecord, write_run_json
+from ftbench.openai_client import OpenAIApi, redact_known
+from ftbench.pricing import PriceOverride, price_for, training_cost
 
 #: New runs fine-tune this model: one OpenAI fine-tunes today. The study's gpt-3.5-turbo-0613 is kept only for
 #: pricing the reproduction (ftbench.finetune.study).
@@ -124,7 +124,7 @@ def check_model(api: OpenAIApi, model: str) -> None:
     instead = NOT_FINE_TUNABLE.get(model)
     if instead:
         raise InputError(f"OpenAI no longer fine-tunes {model}; use --model {instead} (its dated price is in "
-                         "ftbench.finetune.cost; the study's costs are computed by ftbench.finetune.study). "
+                         "ftbench.pricing; the study's costs are computed by ftbench.finetune.study). "
                          "Nothing was uploaded")
     api.call(f"checking that model {model} exists before uploading anything",
              lambda: api.client.models.retrieve(model))

@@ -1,6 +1,7 @@
 """Fine-tune an OpenAI model on the study's data, with the prompts the chat tasks are evaluated with.
 
-The library (``ftbench.finetune``) does the work; this script only reads arguments and prints. Needs
+The command line of ``training/openai_finetune.py``: it reads arguments (and the typed config of
+:mod:`ftbench.finetune.openai.config`) and prints; the rest of :mod:`ftbench.finetune.openai` does the work. Needs
 ``pip install 'ftbench[openai]'``; the key is read from ``OPENAI_API_KEY`` only, and never printed or stored.
 
 The study's SQL run, redone on a model OpenAI fine-tunes today (the configs and ``--model`` default to
@@ -31,23 +32,19 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
-
-import yaml
 
 from ftbench.errors import FtbenchError, InputError
-from ftbench.finetune import openai_jobs as jobs
-from ftbench.finetune.cost import OPENAI_PRICES, PriceOverride, price_for
-from ftbench.finetune.openai_client import RetryPolicy, make_api
-from ftbench.finetune.openai_data import chat_examples, read_jsonl, write_chat_jsonl
-from ftbench.finetune.openai_estimate import estimate_fine_tune, format_estimate
-from ftbench.finetune.openai_run import load_run
-from ftbench.finetune.openai_tokens import TokenCounter, model_limits, token_counter
-from ftbench.finetune.openai_validate import format_report, validate_lines
+from ftbench.finetune.openai import jobs
+from ftbench.finetune.openai.config import config_keys, load_config
+from ftbench.finetune.openai.data import chat_examples, read_jsonl, write_chat_jsonl
+from ftbench.finetune.openai.estimate import estimate_fine_tune, format_estimate
+from ftbench.finetune.openai.run import load_run
+from ftbench.finetune.openai.tokens import TokenCounter, model_limits, token_counter
+from ftbench.finetune.openai.validate import format_report, validate_lines
 from ftbench.finetune.record import OpenAIRunRecord, write_run_json
+from ftbench.openai_client import RetryPolicy, make_api
+from ftbench.pricing import OPENAI_PRICES, PriceOverride, price_for
 
-CONFIG_KEYS = ("task", "train_split", "validation_split", "train_file", "validation_file", "model", "n_epochs",
-               "suffix", "seed", "out")
 DEFAULT_MODEL = jobs.DEFAULT_MODEL
 
 
@@ -125,26 +122,12 @@ def _submit_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--task", help="recorded in run.json")
 
 
-def load_config(path: Path | None) -> dict[str, Any]:
-    """The config's keys; unknown keys are an error so that typos do not silently change a run."""
-    if path is None:
-        return {}
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as err:
-        raise InputError(f"{path}: cannot read config ({err})") from err
-    unknown = sorted(set(data) - set(CONFIG_KEYS)) if isinstance(data, dict) else ["<not a mapping>"]
-    if unknown:
-        raise InputError(f"{path}: unknown config key(s) {', '.join(unknown)}; known: {', '.join(CONFIG_KEYS)}")
-    return dict(data)
-
-
 def merged(args: argparse.Namespace) -> argparse.Namespace:
     """Arguments with the config's values filled in where the command line left them unset."""
-    for key, value in load_config(getattr(args, "config", None)).items():
+    config = load_config(getattr(args, "config", None))
+    for key in config_keys():
         if getattr(args, key, None) is None:
-            setattr(args, key, Path(value) if value is not None and (key.endswith("_file") or key == "out")
-                    else value)
+            setattr(args, key, getattr(config, key))
     if hasattr(args, "file") and args.file is None:
         args.file = getattr(args, "train_file", None)
     return args
@@ -168,10 +151,8 @@ def cmd_prepare(args: argparse.Namespace) -> None:
     if args.task and args.split:
         default = Path(f"ftbench-out/openai/{args.task}_{args.split}.jsonl")
         targets.append((args.task, args.split, args.output or default))
-    elif config:
-        for kind in ("train", "validation"):
-            if config.get(f"{kind}_split") and config.get(f"{kind}_file"):
-                targets.append((config["task"], config[f"{kind}_split"], Path(config[f"{kind}_file"])))
+    elif config.task:
+        targets += [(config.task, split, path) for split, path in config.splits()]
     if not targets:
         raise InputError("give --task and --split (and --output), or --config")
     for task, split, output in targets:

@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from ftbench.errors import InputError
-from ftbench.finetune.cost import Cost, TokenPrice
-from ftbench.finetune.openai_client import redact_known
 from ftbench.finetune.record import RUN_JSON, OpenAIRunRecord, read_run_json
+from ftbench.openai_client import redact_known
+from ftbench.pricing import Cost, TokenPrice
 
 EVENTS_FILE = "events.jsonl"
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from ftbench.errors import InputError, InsufficientMemory, MissingDependency
 
 if TYPE_CHECKING:
-    from ftbench.finetune.lora_config import LoraRunConfig
+    from ftbench.finetune.lora.config import LoraRunConfig
 
 #: Head-room over the weights for LoRA parameters, optimizer state and the CUDA context (activations come on top).
 _OVERHEAD = 1.15
