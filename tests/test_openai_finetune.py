@@ -482,6 +482,21 @@ def test_unknown_config_keys_are_an_error(tmp_path: Path) -> None:
         load_config(path)
 
 
+@pytest.mark.parametrize(("values", "message"), [
+    ({"n_epochs": "three"}, r"n_epochs='three' is not a whole number"),
+    ({"seed": True}, r"seed=True is not a whole number"),
+    ({"task": "spider"}, r"task='spider' is not one of spider_sql, viggo"),
+    ({"out": ["a", "b"]}, r"out=\['a', 'b'\] is not text"),
+])
+def test_config_values_of_the_wrong_type_are_an_error_naming_the_file(values: dict[str, Any], message: str,
+                                                                      tmp_path: Path) -> None:
+    """The untyped config dict handed such values on to the API (or to Path())."""
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(values))
+    with pytest.raises(InputError, match=rf"{path}: {message}"):
+        load_config(path)
+
+
 @pytest.mark.parametrize("command", sorted(cli.COMMANDS))
 def test_every_subcommand_has_help(command: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as stop:
