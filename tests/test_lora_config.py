@@ -12,7 +12,7 @@ from ftbench import prompts
 from ftbench.errors import DataError, FtbenchError, InputError, InsufficientMemory
 from ftbench.finetune import lora
 from ftbench.finetune.lora import checks as lora_checks
-from ftbench.finetune.lora import trainer
+from ftbench.finetune.lora import trainer as lora_trainer
 from ftbench.finetune.lora.config import RENAMED, STUDY_DEFAULTS, LoraRunConfig, config_keys, load_config
 from ftbench.finetune.lora.data import task_examples, to_dataset
 from ftbench.finetune.record import cost_from_run_json
@@ -159,7 +159,7 @@ def no_model_load(monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(config: LoraRunConfig) -> Any:
         raise AssertionError("the model was loaded before the bad input was reported")
 
-    monkeypatch.setattr(trainer, "load_model", refuse)
+    monkeypatch.setattr(lora_trainer, "load_model", refuse)
 
 
 def _tiny_config(tiny_model: Path, tmp_path: Path, *overrides: str) -> LoraRunConfig:

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from ftbench.finetune import lora
+from ftbench.finetune.lora import trainer as lora_trainer
 from ftbench.finetune.lora.config import LoraRunConfig, load_config
 from ftbench.finetune.record import cost_from_run_json
 from ftbench.lmeval import is_installed_in_lm_eval, tasks_dir
@@ -135,7 +136,7 @@ def test_trl_really_casts_a_quantized_models_lora_weights(tiny_model: Path, tmp_
     """The marking above reaches trl's cast: without ftbench's upcast the weights come out bf16."""
     import torch
 
-    monkeypatch.setattr(lora, "upcast_trainable_parameters", lambda model: 0)
+    monkeypatch.setattr(lora_trainer, "upcast_trainable_parameters", lambda model: 0)
     assert set(_trainable_dtypes(_quantized_trainer(tiny_model, tmp_path)).values()) == {torch.bfloat16}
 
 
