@@ -13,7 +13,14 @@ from ftbench.errors import DataError, FtbenchError, InputError, InsufficientMemo
 from ftbench.finetune import lora
 from ftbench.finetune.lora import checks as lora_checks
 from ftbench.finetune.lora import trainer as lora_trainer
-from ftbench.finetune.lora.config import RENAMED, STUDY_DEFAULTS, LoraRunConfig, config_keys, load_config
+from ftbench.finetune.lora.config import (
+    RENAMED,
+    STUDY_DEFAULTS,
+    LoraRunConfig,
+    config_keys,
+    load_config,
+    parse_config,
+)
 from ftbench.finetune.lora.data import task_examples, to_dataset
 from ftbench.finetune.record import cost_from_run_json
 from ftbench.pricing import A40_PRICE_PER_HOUR, gpu_cost
@@ -112,6 +119,14 @@ def test_overrides_win_and_numbers_written_as_text_are_numbers() -> None:
 def test_bad_overrides_say_what_is_wrong(override: str, message: str) -> None:
     with pytest.raises(InputError, match=message):
         load_config(CONFIGS / "tiny_cpu.yaml", override.split())
+
+
+def test_help_lists_ftbenchs_and_trls_keys_without_a_config(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as stop:
+        parse_config(["--help"])
+    usage = capsys.readouterr().out
+    assert stop.value.code == 0
+    assert all(f"--{key}" in usage for key in (*config_keys(), "learning_rate", "lora_target_modules"))
 
 
 def test_missing_required_keys_are_named() -> None:

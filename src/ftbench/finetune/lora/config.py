@@ -152,7 +152,7 @@ def parse_config(argv: Sequence[str], parser: TrlParser | None = None) -> tuple[
     _reject_unknown(options, "command line", known)
     given = _check_file(args, known) | set(options)
     missing = [key for key in _REQUIRED if key not in given]
-    if missing:
+    if missing and not {"-h", "--help"} & set(args):  # --help prints the keys and exits
         raise InputError(f"missing required key(s) {', '.join(missing)}")
     try:
         task, training, model, *rest = parser.parse_args_and_config(args)
