@@ -2,7 +2,7 @@
 
 Builds a CodeLlama-shaped model with random weights (no download), trains it with each recipe's config through
 the same trl SFTTrainer path as training/lora_sft.py on real spider_sql (or viggo) examples, and prints real
-(non-padding) tokens/s, step time, model FLOPs utilisation (see ftbench.finetune.lora_flops) and the wall time and
+(non-padding) tokens/s, step time, model FLOPs utilisation (see ftbench.finetune.lora.flops) and the wall time and
 cost of the study's 400-step run at that speed.
 
     # H200 (or any >= 80 GB GPU), the figures for the README:
@@ -26,14 +26,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ftbench.finetune.lora import build_trainer
-from ftbench.finetune.lora_config import LoraRunConfig, load_config
-from ftbench.finetune.lora_data import task_examples, to_dataset
-from ftbench.finetune.lora_flops import SHAPES, LlamaShape, lora_flops_per_token, mfu, peak_tflops
+from ftbench.finetune.lora import (
+    SHAPES,
+    LlamaShape,
+    LoraRunConfig,
+    build_trainer,
+    load_config,
+    lora_flops_per_token,
+    mfu,
+    peak_tflops,
+    task_examples,
+    to_dataset,
+)
 
 CONFIGS = Path(__file__).resolve().parents[1] / "training" / "configs"
 STUDY_HOURS = {"spider_sql": 7.0, "viggo": 9.0}  # the study's A40 wall times for 400 steps
-CPU_OVERRIDES = ("torch_dtype=float32", "mixed_precision=fp32", "load_in_8bit=false", "attn_implementation=sdpa")
+CPU_OVERRIDES = ("--dtype", "float32", "--fp16", "false", "--bf16", "false", "--load_in_8bit", "false",
+                 "--attn_implementation", "sdpa")
 NO_EVAL_NO_SAVE = {"eval_strategy": "no", "save_strategy": "no", "logging_strategy": "no", "report_to": "none",
                    "disable_tqdm": True}
 
@@ -80,7 +89,7 @@ def _short(task: str) -> str:
 
 
 def _recipe(path: Path, device: str) -> LoraRunConfig:
-    overrides = ["base_model=unused", "output_dir=" + tempfile.mkdtemp(prefix="bench-lora-")]
+    overrides = ["--model_name_or_path", "unused", "--output_dir", tempfile.mkdtemp(prefix="bench-lora-")]
     return load_config(path, [*overrides, *(CPU_OVERRIDES if device == "cpu" else ())])
 
 
@@ -90,12 +99,12 @@ def measure(name: str, config: LoraRunConfig, shape: LlamaShape, tokenizer: Any,
     import torch
 
     batches = args.steps + args.warmup
-    examples = task_examples(config.task, "train", limit=config.per_device_train_batch_size * batches)
+    examples = task_examples(config.task.task, "train", limit=config.training.per_device_train_batch_size * batches)
     model = random_model(shape, config, tokenizer, device, args.study_weights if name == "study" else None)
     timer = _StepTimer(args.warmup)
     overrides = {**NO_EVAL_NO_SAVE, "max_steps": args.steps + args.warmup, "gradient_accumulation_steps": 1,
                  "use_cpu": device == "cpu", "warmup_steps": 0}
-    trainer = build_trainer(config, model, tokenizer, to_dataset(examples, config.loss), None,
+    trainer = build_trainer(config, model, tokenizer, to_dataset(examples, config.task.loss), None,
                             callbacks=[timer.callback()], args_overrides=overrides)
     trainer.train()
     lengths = [len(ids) for ids in trainer.train_dataset["input_ids"]]
@@ -116,10 +125,10 @@ def random_model(shape: LlamaShape, config: LoraRunConfig, tokenizer: Any, devic
                         max_position_embeddings=4096, rope_theta=1e6, tie_word_embeddings=False,
                         pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
     with torch.device(device):
-        model = AutoModelForCausalLM.from_config(llama, dtype=getattr(torch, config.torch_dtype),
-                                                 attn_implementation=config.attn_implementation)
+        model = AutoModelForCausalLM.from_config(llama, dtype=getattr(torch, config.dtype),
+                                                 attn_implementation=config.model.attn_implementation)
     if weights == "int8":
-        model = _to_int8(model, device, config.gradient_checkpointing)
+        model = _to_int8(model, device, bool(config.training.activation_checkpointing))
     return model
 
 

@@ -1,6 +1,6 @@
 """``training/lora_sft.py`` run unchanged under a launcher, recording on each rank the training rows its model saw.
 
-    FTBENCH_PROBE_DIR=DIR accelerate launch --multi_gpu --num_processes 2 tests/ddp_probe.py CONFIG key=value…
+    FTBENCH_PROBE_DIR=DIR accelerate launch --multi_gpu --num_processes 2 tests/ddp_probe.py --config CONFIG …
 
 writes ``DIR/rank<R>.json``: one list per training forward pass, of that batch's rows (token ids, padding removed).
 """

@@ -9,7 +9,7 @@ import pytest
 
 from ftbench._jsonl import jsonl_lines, jsonl_objects
 from ftbench.errors import InputError
-from ftbench.finetune.openai_data import read_jsonl
+from ftbench.finetune.openai.data import read_jsonl
 from ftbench.leaderboard._read import read_samples
 from ftbench.leaderboard._tasks import FAMILIES
 

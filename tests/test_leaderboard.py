@@ -24,9 +24,10 @@ from PIL import Image
 from scipy import stats
 
 from ftbench.errors import InputError
-from ftbench.finetune.cost import OPENAI_PRICES, training_cost
-from ftbench.finetune.openai_run import OpenAIRun, cost_record, save_run
+from ftbench.finetune.openai.run import cost_record
+from ftbench.finetune.record import OpenAIRunRecord, write_run_json
 from ftbench.leaderboard import build_leaderboard, compare_runs
+from ftbench.pricing import OPENAI_PRICES, training_cost
 
 from .conftest import have_mirror, mirror_dir
 from .fake_openai import FakeOpenAI
@@ -128,11 +129,11 @@ def _write_models(path: Path, entries: list[dict[str, Any]]) -> Path:
 def openai_run_json(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The run.json an OpenAI fine-tune writes, for the study's SQL run (1,498,750 trained tokens)."""
     price = OPENAI_PRICES["gpt-3.5-turbo-0613"]
-    run = OpenAIRun(job_id="ftjob-1", status="succeeded", config={"model": "gpt-3.5-turbo-0613"},
+    run = OpenAIRunRecord(job_id="ftjob-1", status="succeeded", config={"model": "gpt-3.5-turbo-0613"},
                     fine_tuned_model=MODEL_A, trained_tokens=1_498_750)
     cost = training_cost(1_498_750, price)
     run.cost_usd, run.cost = cost.usd, cost_record(cost, price)
-    return save_run(run, tmp_path_factory.mktemp("openai-job"))
+    return write_run_json(tmp_path_factory.mktemp("openai-job"), run)
 
 
 @pytest.fixture(scope="session")

@@ -10,10 +10,20 @@ import pytest
 
 from ftbench import prompts
 from ftbench.errors import DataError, FtbenchError, InputError, InsufficientMemory
-from ftbench.finetune import lora, lora_checks
-from ftbench.finetune.lora_config import LoraRunConfig, config_keys, load_config, parse_overrides
-from ftbench.finetune.lora_cost import A40_PRICE_PER_HOUR, cost_from_run_json, gpu_cost
-from ftbench.finetune.lora_data import task_examples, to_dataset
+from ftbench.finetune import lora
+from ftbench.finetune.lora import checks as lora_checks
+from ftbench.finetune.lora import trainer as lora_trainer
+from ftbench.finetune.lora.config import (
+    RENAMED,
+    STUDY_DEFAULTS,
+    LoraRunConfig,
+    config_keys,
+    load_config,
+    parse_config,
+)
+from ftbench.finetune.lora.data import task_examples, to_dataset
+from ftbench.finetune.record import cost_from_run_json
+from ftbench.pricing import A40_PRICE_PER_HOUR, gpu_cost
 
 CONFIGS = Path(__file__).resolve().parents[1] / "training" / "configs"
 STUDY_CONFIGS = ("codellama34b_spider.yaml", "codellama34b_viggo.yaml")
@@ -24,7 +34,7 @@ LORA_CONFIGS = sorted(p for p in CONFIGS.glob("*.yaml") if not p.name.startswith
 @pytest.mark.parametrize("path", LORA_CONFIGS, ids=lambda p: p.name)
 def test_every_config_parses(path: Path) -> None:
     config = load_config(path)
-    assert config.task in ("spider_sql", "viggo")
+    assert config.task.task in ("spider_sql", "viggo")
     assert path.read_text(encoding="utf-8").startswith("#"), "each config opens with a commented header"
     assert "lora_sft.py" in path.read_text(encoding="utf-8"), "the header gives the launch command"
 
@@ -37,59 +47,91 @@ def test_config_folder_has_the_issue_experiments() -> None:
 @pytest.mark.parametrize("name", STUDY_CONFIGS)
 def test_study_configs_are_the_study_recipe(name: str) -> None:
     config = load_config(CONFIGS / name)
-    assert (config.base_model, config.load_in_8bit, config.loss) == ("codellama/CodeLlama-34b-hf", True, "full")
-    assert (config.lora_r, config.lora_alpha, config.lora_dropout) == (8, 16, 0.05)
-    assert config.lora_target_modules == ["q_proj", "k_proj", "v_proj", "o_proj"]
-    assert (config.learning_rate, config.warmup_steps, config.max_steps) == (3e-4, 100, 400)
-    assert (config.per_device_train_batch_size, config.gradient_accumulation_steps) == (8, 16)
-    assert (config.max_length, config.eval_steps, config.packing, config.padding_free) == (512, 20, False, False)
+    model, training = config.model, config.training
+    assert (config.base_model, model.load_in_8bit, config.task.loss) == ("codellama/CodeLlama-34b-hf", True, "full")
+    assert (model.lora_r, model.lora_alpha, model.lora_dropout) == (8, 16, 0.05)
+    assert model.lora_target_modules == ["q_proj", "k_proj", "v_proj", "o_proj"]
+    assert (training.learning_rate, training.warmup_steps, training.max_steps) == (3e-4, 100, 400)
+    assert (training.per_device_train_batch_size, training.gradient_accumulation_steps) == (8, 16)
+    assert (training.max_length, training.eval_steps, training.packing, training.padding_free) == (512, 20, False,
+                                                                                                 False)
 
 
 def test_fast_config_keeps_the_optimisation_and_changes_the_compute() -> None:
     study, fast = load_config(CONFIGS / STUDY_CONFIGS[0]), load_config(CONFIGS / "codellama34b_spider_fast.yaml")
-    same = ("learning_rate", "warmup_steps", "max_steps", "effective_batch_size", "lora_r", "lora_alpha",
-            "lora_target_modules", "task", "base_model")
-    assert all(getattr(study, key) == getattr(fast, key) for key in same)
-    assert (fast.torch_dtype, fast.padding_free, fast.loss, fast.load_in_8bit) == ("bfloat16", True, "completion",
-                                                                                   False)
+    same = ("training.learning_rate", "training.warmup_steps", "training.max_steps", "effective_batch_size",
+            "model.lora_r", "model.lora_alpha", "model.lora_target_modules", "task.task", "base_model")
+    assert all(_get(study, key) == _get(fast, key) for key in same)
+    assert (fast.dtype, fast.training.padding_free, fast.task.loss, fast.model.load_in_8bit) == (
+        "bfloat16", True, "completion", False)
+    assert (fast.training.bf16, fast.training.fp16, study.training.fp16) == (True, False, True)
+
+
+def _get(config: LoraRunConfig, dotted: str) -> Any:
+    value: Any = config
+    for name in dotted.split("."):
+        value = getattr(value, name)
+    return value
 
 
 def test_unknown_key_lists_the_valid_ones(tmp_path: Path) -> None:
     path = tmp_path / "bad.yaml"
-    path.write_text("base_model: m\ntask: viggo\noutput_dir: o\nlora_rank: 8\n", encoding="utf-8")
-    with pytest.raises(InputError, match=r"unknown config key.*lora_rank") as err:
+    path.write_text("model_name_or_path: m\ntask: viggo\noutput_dir: o\nlora_rank: 8\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"unknown config key.*lora_rank \(did you mean .*lora_r\b") as err:
         load_config(path)
     assert all(key in str(err.value) for key in config_keys())
+    with pytest.raises(InputError, match=r"command line: unknown config key.*lora_rank"):
+        load_config(CONFIGS / "tiny_cpu.yaml", ["--lora_rank", "8"])
+
+
+@pytest.mark.parametrize("old", sorted(RENAMED))
+def test_keys_of_configs_before_trl_parsing_say_their_new_name(old: str, tmp_path: Path) -> None:
+    path = tmp_path / "old.yaml"
+    path.write_text(f"{old}: x\n", encoding="utf-8")
+    with pytest.raises(InputError, match=rf"unknown config key\(s\) {old} \(now "):
+        load_config(path)
+
+
+def test_ftbench_defaults_replace_trls_and_the_file_overrides_them(tmp_path: Path) -> None:
+    path = tmp_path / "minimal.yaml"
+    path.write_text("model_name_or_path: m\ntask: viggo\noutput_dir: o\nlearning_rate: 3e-5\n", encoding="utf-8")
+    config = load_config(path)
+    assert config.training.learning_rate == 3e-5, "3e-5 is a str to PyYAML; trl's parser converts it"
+    assert (config.model.lora_r, config.training.max_steps) == (STUDY_DEFAULTS["lora_r"], STUDY_DEFAULTS["max_steps"])
+    assert config.training.include_num_input_tokens_seen == "non_padding"
 
 
 def test_overrides_win_and_numbers_written_as_text_are_numbers() -> None:
-    config = load_config(CONFIGS / "tiny_cpu.yaml", ["learning_rate=3e-4", "report_to=[tensorboard]",
-                                                     "lora_target_modules=q_proj", "eval_limit=null"])
-    assert (config.learning_rate, config.report_to) == (3e-4, ["tensorboard"])
-    assert (config.lora_target_modules, config.eval_limit) == (["q_proj"], None)
+    config = load_config(CONFIGS / "tiny_cpu.yaml", ["--learning_rate", "3e-4", "--report_to", "tensorboard",
+                                                     "--lora_target_modules", "q_proj", "--eval_limit", "4"])
+    assert (config.training.learning_rate, config.reporters) == (3e-4, ["tensorboard"])
+    assert (config.model.lora_target_modules, config.task.eval_limit) == (["q_proj"], 4)
 
 
 @pytest.mark.parametrize(("override", "message"), [
-    ("max_steps", "not key=value"),
-    ("max_steps=abc", "max_steps='abc' is not a valid int"),
-    ("max_steps=0", "max_steps=0 must be at least 1"),
-    ("loss=prompt", "loss='prompt' is not one of full, completion"),
-    ("load_in_8bit=maybe", "load_in_8bit='maybe' is not a valid bool"),
-    ("lora_dropout=1.5", "lora_dropout=1.5 must be in"),
+    ("--max_steps", "expected one argument"),
+    ("--max_steps abc", "--max_steps.*invalid int value: 'abc'"),
+    ("--max_steps 0", "max_steps=0 must be a whole number of at least 1"),
+    ("--loss prompt", "loss='prompt' is not one of full, completion"),
+    ("--load_in_8bit maybe", "--load_in_8bit.*Truthy value expected: got maybe"),
+    ("--lora_dropout 1.5", "lora_dropout=1.5 must be in"),
 ])
 def test_bad_overrides_say_what_is_wrong(override: str, message: str) -> None:
     with pytest.raises(InputError, match=message):
-        load_config(CONFIGS / "tiny_cpu.yaml", [override])
+        load_config(CONFIGS / "tiny_cpu.yaml", override.split())
+
+
+def test_help_lists_ftbenchs_and_trls_keys_without_a_config(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as stop:
+        parse_config(["--help"])
+    usage = capsys.readouterr().out
+    assert stop.value.code == 0
+    assert all(f"--{key}" in usage for key in (*config_keys(), "learning_rate", "lora_target_modules"))
 
 
 def test_missing_required_keys_are_named() -> None:
-    with pytest.raises(InputError, match=r"missing required key.*base_model.*output_dir"):
-        load_config(None, ["task=viggo"])
-
-
-def test_parse_overrides_reads_yaml_values() -> None:
-    assert parse_overrides(["a=1", "b=true", "c=[x, y]", "d=text"]) == {"a": 1, "b": True, "c": ["x", "y"],
-                                                                          "d": "text"}
+    with pytest.raises(InputError, match=r"missing required key.*model_name_or_path.*output_dir"):
+        load_config(None, ["--task", "viggo"])
 
 
 def test_training_text_is_byte_identical_to_the_prompt_module(data_env: Path) -> None:
@@ -132,12 +174,12 @@ def no_model_load(monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(config: LoraRunConfig) -> Any:
         raise AssertionError("the model was loaded before the bad input was reported")
 
-    monkeypatch.setattr(lora, "load_model", refuse)
+    monkeypatch.setattr(lora_trainer, "load_model", refuse)
 
 
 def _tiny_config(tiny_model: Path, tmp_path: Path, *overrides: str) -> LoraRunConfig:
-    return load_config(CONFIGS / "tiny_cpu.yaml", [f"base_model={tiny_model}", f"output_dir={tmp_path / 'run'}",
-                                                   *overrides])
+    return load_config(CONFIGS / "tiny_cpu.yaml", ["--model_name_or_path", str(tiny_model),
+                                                   "--output_dir", str(tmp_path / "run"), *overrides])
 
 
 @pytest.mark.usefixtures("data_env", "no_model_load")
@@ -152,14 +194,14 @@ def test_dataset_with_missing_fields(tiny_model: Path, tmp_path: Path) -> None:
     broken = tmp_path / "train.json"
     broken.write_text(json.dumps([{"question": "q", "context": "CREATE TABLE t (a int)", "db_id": "d"}]),
                       encoding="utf-8")
-    config = _tiny_config(tiny_model, tmp_path, "task=spider_sql", f"train_file={broken}")
+    config = _tiny_config(tiny_model, tmp_path, "--task", "spider_sql", "--train_file", str(broken))
     with pytest.raises(DataError, match=r"row 0: field\(s\) answer missing"):
         lora.train(config)
 
 
 @pytest.mark.usefixtures("data_env", "no_model_load")
 def test_int8_without_bitsandbytes_or_gpu(tiny_model: Path, tmp_path: Path) -> None:
-    config = _tiny_config(tiny_model, tmp_path, "load_in_8bit=true", "torch_dtype=float16")
+    config = _tiny_config(tiny_model, tmp_path, "--load_in_8bit", "true", "--dtype", "float16")
     with pytest.raises(FtbenchError, match="load_in_8bit=true needs"):
         lora.train(config)
 
@@ -173,7 +215,7 @@ def test_not_enough_memory(tiny_model: Path, tmp_path: Path, monkeypatch: pytest
 
 @pytest.mark.usefixtures("data_env", "no_model_load")
 def test_padding_free_rows_longer_than_max_length(tiny_model: Path, tmp_path: Path) -> None:
-    config = _tiny_config(tiny_model, tmp_path, "padding_free=true", "max_length=64")
+    config = _tiny_config(tiny_model, tmp_path, "--padding_free", "true", "--max_length", "64")
     with pytest.raises(DataError, match="exceed max_length=64"):
         lora.train(config)
 
@@ -191,7 +233,7 @@ def test_resume_needs_a_checkpoint_and_a_fresh_run_refuses_one(tiny_model: Path,
 
 
 def test_lora_flops_and_mfu() -> None:
-    from ftbench.finetune.lora_flops import SHAPES, lora_flops_per_token, mfu, peak_tflops
+    from ftbench.finetune.lora.flops import SHAPES, lora_flops_per_token, mfu, peak_tflops
 
     assert 33.0e9 < SHAPES["34b"].matmul_params < 34.0e9, "CodeLlama-34B without its input embedding"
     assert 6.4e9 < SHAPES["7b"].matmul_params < 6.8e9

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 
 from ftbench.errors import InputError
-from ftbench.finetune.lora_checks import check_launch
-from ftbench.finetune.lora_config import load_config
+from ftbench.finetune.lora.checks import check_launch
+from ftbench.finetune.lora.config import load_config
 from tests.conftest import REPO_ROOT, have_mirror, mirror_dir
 from tests.lmeval_runs import evaluate_adapter
 
@@ -32,9 +32,10 @@ TRAIN_ROWS, PER_RANK_BATCH, STEPS = 64, 8, 8  # 2 ranks × 8 rows: 4 steps per e
 def _launch(tiny_model: Path, out: Path, probe: Path) -> subprocess.CompletedProcess[str]:
     command = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
                "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", "0",
-               str(REPO_ROOT / "tests" / "ddp_probe.py"), str(CONFIG), f"base_model={tiny_model}",
-               f"output_dir={out}", f"train_limit={TRAIN_ROWS}", "eval_limit=8", f"max_steps={STEPS}",
-               "eval_steps=4", f"save_steps={STEPS}", "logging_steps=2", "warmup_steps=1"]
+               str(REPO_ROOT / "tests" / "ddp_probe.py"), "--config", str(CONFIG), "--model_name_or_path",
+               str(tiny_model), "--output_dir", str(out), "--train_limit", str(TRAIN_ROWS), "--eval_limit", "8",
+               "--max_steps", str(STEPS), "--eval_steps", "4", "--save_steps", str(STEPS), "--logging_steps", "2",
+               "--warmup_steps", "1"]
     env = {**os.environ, "FTBENCH_DATA_DIR": str(mirror_dir()), "FTBENCH_PROBE_DIR": str(probe),
            "ACCELERATE_USE_CPU": "true", "OMP_NUM_THREADS": "1",
            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))}
@@ -70,7 +71,7 @@ def test_two_ranks_train_shard_the_data_and_write_one_run_json(tiny_model: Path,
 
 
 def test_several_gpus_in_one_process_are_refused_with_the_launch_command() -> None:
-    config = load_config(CONFIG, ["base_model=x/y"])
+    config = load_config(CONFIG, ["--model_name_or_path", "x/y"])
     with pytest.raises(InputError, match=r"accelerate launch .*ddp\.yaml --num_processes 4"):
         check_launch(config, environ={}, visible_gpus=4)
     check_launch(config, environ={"LOCAL_RANK": "0", "WORLD_SIZE": "4"}, visible_gpus=4)
@@ -83,7 +84,7 @@ def test_int8_is_not_sharded(variable: str) -> None:
     launched = {"LOCAL_RANK": "0", "WORLD_SIZE": "2", variable: "true"}
     with pytest.raises(InputError, match="4-bit QLoRA"):
         check_launch(study, environ=launched, visible_gpus=2)
-    check_launch(load_config(STUDY, ["load_in_8bit=false", "torch_dtype=bfloat16"]), environ=launched,
+    check_launch(load_config(STUDY, ["--load_in_8bit", "false", "--dtype", "bfloat16"]), environ=launched,
                  visible_gpus=2)
     check_launch(study, environ={"LOCAL_RANK": "0", "WORLD_SIZE": "2"}, visible_gpus=2)
 

@@ -12,8 +12,10 @@ from typing import Any
 import pytest
 
 from ftbench.finetune import lora
-from ftbench.finetune.lora_config import LoraRunConfig, load_config
-from ftbench.finetune.lora_cost import CPU_PRICE_PER_CORE_HOUR, cost_from_run_json
+from ftbench.finetune.lora import trainer as lora_trainer
+from ftbench.finetune.lora.config import LoraRunConfig, load_config
+from ftbench.finetune.record import cost_from_run_json
+from ftbench.pricing import CPU_PRICE_PER_CORE_HOUR
 from tests.conftest import have_mirror, mirror_dir
 from tests.lmeval_runs import evaluate_adapter
 
@@ -31,7 +33,7 @@ def data_dir_env() -> Iterator[None]:
 
 
 def tiny_config(tiny_model: Path, output_dir: Path, *overrides: str) -> LoraRunConfig:
-    return load_config(CONFIG, [f"base_model={tiny_model}", f"output_dir={output_dir}", *overrides])
+    return load_config(CONFIG, ["--model_name_or_path", str(tiny_model), "--output_dir", str(output_dir), *overrides])
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +62,7 @@ def test_run_json_fields_are_present_and_consistent(trained: lora.TrainResult) -
 
     assert record["gpu_count"] == torch.get_num_threads()
     assert (record["world_size"], record["global_batch_size"]) == (1, 8)
-    assert record["config"]["base_model"] and record["config"]["lora_r"] == 8
+    assert record["config"]["model_name_or_path"] and record["config"]["lora_r"] == 8
     assert "git_hash" in record and record["versions"]["peft"]
     assert cost_from_run_json(trained.run_json).cost_usd == pytest.approx(record["cost_usd"])
 
@@ -97,20 +99,21 @@ def test_merged_model_matches_the_adapter(trained: lora.TrainResult, tiny_model:
 
 def test_training_tokens_are_the_prompt_text_plus_eos(tiny_model: Path, tmp_path: Path, data_dir_env: None) -> None:
     """What trl feeds the model decodes to exactly the training text, then the EOS token."""
-    config = tiny_config(tiny_model, tmp_path / "run", "train_limit=2", "eval_limit=1", "max_length=2048")
+    config = tiny_config(tiny_model, tmp_path / "run", "--train_limit", "2", "--eval_limit", "1",
+                         "--max_length", "2048")
     data = lora.prepare(config)
-    trainer = lora.build_trainer(config, lora.load_model(config), data.tokenizer, *data.datasets(config.loss))
+    trainer = lora.build_trainer(config, lora.load_model(config), data.tokenizer, *data.datasets(config.task.loss))
     ids = trainer.train_dataset[0]["input_ids"]
     assert data.tokenizer.decode(ids) == data.train_examples[0].text + data.tokenizer.eos_token
 
 
 def _quantized_trainer(tiny_model: Path, tmp_path: Path) -> Any:
     """A trainer over the tiny model marked the way trl 1.16 detects a bitsandbytes model (``is_loaded_in_8bit``)."""
-    config = tiny_config(tiny_model, tmp_path / "run", "train_limit=2", "eval_limit=1")
+    config = tiny_config(tiny_model, tmp_path / "run", "--train_limit", "2", "--eval_limit", "1")
     data = lora.prepare(config)
     model = lora.load_model(config)
     model.is_loaded_in_8bit = True
-    return lora.build_trainer(config, model, data.tokenizer, *data.datasets(config.loss))
+    return lora.build_trainer(config, model, data.tokenizer, *data.datasets(config.task.loss))
 
 
 def _trainable_dtypes(trainer: Any) -> dict[str, Any]:
@@ -132,7 +135,7 @@ def test_trl_really_casts_a_quantized_models_lora_weights(tiny_model: Path, tmp_
     """The marking above reaches trl's cast: without ftbench's upcast the weights come out bf16."""
     import torch
 
-    monkeypatch.setattr(lora, "upcast_trainable_parameters", lambda model: 0)
+    monkeypatch.setattr(lora_trainer, "upcast_trainable_parameters", lambda model: 0)
     assert set(_trainable_dtypes(_quantized_trainer(tiny_model, tmp_path)).values()) == {torch.bfloat16}
 
 

@@ -26,7 +26,17 @@ from ftbench import prompts
 from ftbench._jsonl import JsonlLine
 from ftbench.data import load_spider_sql, load_viggo
 from ftbench.errors import ApiKeyError, InputError, OpenAIApiError
-from ftbench.finetune.cost import (
+from ftbench.finetune.openai import cli
+from ftbench.finetune.openai.config import config_keys, load_config
+from ftbench.finetune.openai.data import chat_examples
+from ftbench.finetune.openai.tokens import (
+    CHARS_PER_TOKEN,
+    default_epochs,
+    token_counter,
+)
+from ftbench.finetune.openai.validate import validate_lines
+from ftbench.openai_client import OpenAIApi, RetryPolicy, make_api, redact
+from ftbench.pricing import (
     OPENAI_PRICES,
     PriceOverride,
     base_model,
@@ -34,14 +44,6 @@ from ftbench.finetune.cost import (
     training_cost,
     usage_cost,
 )
-from ftbench.finetune.openai_client import OpenAIApi, RetryPolicy, make_api, redact
-from ftbench.finetune.openai_data import chat_examples
-from ftbench.finetune.openai_tokens import (
-    CHARS_PER_TOKEN,
-    default_epochs,
-    token_counter,
-)
-from ftbench.finetune.openai_validate import validate_lines
 
 from .conftest import REPO_ROOT
 from .fake_openai import FakeOpenAI
@@ -229,8 +231,8 @@ def test_undated_aliases_resolve_to_the_newest_dated_price(name: str, dated: str
 
 
 def test_new_runs_default_to_a_model_openai_fine_tunes_today() -> None:
-    assert script.DEFAULT_MODEL == "gpt-4.1-mini-2025-04-14"
-    assert price_for(script.DEFAULT_MODEL).effective == "2025-04-14"
+    assert cli.DEFAULT_MODEL == "gpt-4.1-mini-2025-04-14"
+    assert price_for(cli.DEFAULT_MODEL).effective == "2025-04-14"
     assert price_for("gpt-3.5-turbo-0613").effective == "2023-08-22", "the study's price stays for its costs"
 
 
@@ -464,13 +466,13 @@ def test_resume_needs_a_job_and_checks_it_matches_the_folder(
 @pytest.mark.parametrize("config", sorted((REPO_ROOT / "training" / "configs").glob("openai_*.yaml")),
                          ids=lambda p: p.name)
 def test_every_openai_config_loads_and_names_known_things(config: Path, data_env: Path) -> None:
-    values = script.load_config(config)
-    assert set(values) == set(script.CONFIG_KEYS)
-    assert price_for(values["model"]).model == values["model"]
-    for kind in ("train", "validation"):
-        if values[f"{kind}_split"]:
-            assert chat_examples(values["task"], values[f"{kind}_split"])
-            assert values[f"{kind}_file"].endswith(".jsonl")
+    values = load_config(config)
+    assert set(yaml.safe_load(config.read_text())) == set(config_keys()), "each config sets every key"
+    assert values.model is not None and price_for(values.model).model == values.model
+    for split, path in ((values.train_split, values.train_file), (values.validation_split, values.validation_file)):
+        if split:
+            assert values.task is not None and chat_examples(values.task, split)
+            assert str(path).endswith(".jsonl")
     assert "openai_finetune.py submit --config" in config.read_text()
 
 
@@ -478,10 +480,25 @@ def test_unknown_config_keys_are_an_error(tmp_path: Path) -> None:
     path = tmp_path / "c.yaml"
     path.write_text(yaml.safe_dump({"task": "viggo", "n_epoch": 3}))
     with pytest.raises(InputError, match=r"unknown config key.*n_epoch"):
-        script.load_config(path)
+        load_config(path)
 
 
-@pytest.mark.parametrize("command", sorted(script.COMMANDS))
+@pytest.mark.parametrize(("values", "message"), [
+    ({"n_epochs": "three"}, r"n_epochs='three' is not a whole number"),
+    ({"seed": True}, r"seed=True is not a whole number"),
+    ({"task": "spider"}, r"task='spider' is not one of spider_sql, viggo"),
+    ({"out": ["a", "b"]}, r"out=\['a', 'b'\] is not text"),
+])
+def test_config_values_of_the_wrong_type_are_an_error_naming_the_file(values: dict[str, Any], message: str,
+                                                                      tmp_path: Path) -> None:
+    """The untyped config dict handed such values on to the API (or to Path())."""
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(values))
+    with pytest.raises(InputError, match=rf"{path}: {message}"):
+        load_config(path)
+
+
+@pytest.mark.parametrize("command", sorted(cli.COMMANDS))
 def test_every_subcommand_has_help(command: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as stop:
         script.main([command, "--help"])

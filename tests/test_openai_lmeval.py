@@ -192,3 +192,14 @@ def test_ftbench_eval_sends_greedy_requests_with_the_tasks_stops_and_system_prom
             assert usage == {key: chat_usage(messages, row["resps"][0][0])[key]
                              for key in ("prompt_tokens", "completion_tokens")}, task
     assert all(fake.api_key not in path.read_text() for path in out.rglob("*") if path.is_file())
+
+
+def test_the_chat_model_does_not_import_training_code() -> None:
+    """lm-eval's side needs the OpenAI client, never the fine-tuning library (ftbench.finetune)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, ftbench.lmeval.openai_chat; "
+            "print(sorted(m for m in sys.modules if m.startswith('ftbench.finetune')))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert done.stdout.strip() == "[]"

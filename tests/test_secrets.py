@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from ftbench.errors import InputError
-from ftbench.finetune.openai_run import EVENTS_FILE, OpenAIRun, append_events, load_run, save_run
+from ftbench.finetune.openai.run import EVENTS_FILE, append_events, load_run
+from ftbench.finetune.record import OpenAIRunRecord, write_run_json
 from ftbench.lmeval.openai_chat import ChatCompletions, OpenAIChat
 
 KEY = "sk-proj-SECRETkey0123456789abcdef"
@@ -37,8 +38,8 @@ def test_job_events_that_echo_the_key_are_redacted(key: str, tmp_path: Path, mon
 
 def test_run_records_are_redacted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", KEY)
-    run = OpenAIRun(job_id="ftjob-1", status="failed", config={}, error={"message": f"rejected {KEY}"})
-    save_run(run, tmp_path)
+    run = OpenAIRunRecord(job_id="ftjob-1", status="failed", config={}, error={"message": f"rejected {KEY}"})
+    write_run_json(tmp_path, run)
     assert KEY not in (tmp_path / "run.json").read_text(encoding="utf-8")
     loaded = load_run(tmp_path)
     assert loaded is not None and loaded.error is not None and "rejected" in loaded.error["message"]
@@ -47,7 +48,7 @@ def test_run_records_are_redacted(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 def test_job_progress_and_failure_messages_are_redacted(monkeypatch: pytest.MonkeyPatch) -> None:
     import io
 
-    from ftbench.finetune.openai_jobs import Event, Job, Printer, describe_failure
+    from ftbench.finetune.openai.jobs import Event, Job, Printer, describe_failure
 
     monkeypatch.setenv("OPENAI_API_KEY", KEY)
     event = Event(id="ev1", created_at=0, level="error", message=f"bad key {KEY}")

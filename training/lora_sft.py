@@ -1,23 +1,26 @@
 """LoRA fine-tuning of a causal LM on spider_sql or viggo with trl's SFTTrainer and peft.
 
-Launch (one commented YAML per experiment in training/configs/; ``key=value`` overrides any key):
+Launch (one commented YAML per experiment in training/configs/; ``--key value`` overrides any key). The arguments are
+trl's ``SFTConfig`` and ``ModelConfig`` plus ftbench's task, data and price (``--help`` lists them), parsed by
+trl's ``TrlParser`` as trl's own ``sft.py`` parses them:
 
     pip install -e '.[train]' bitsandbytes                   # bitsandbytes: only for load_in_8bit configs
-    python training/lora_sft.py training/configs/codellama34b_spider.yaml           # the study's recipe
-    python training/lora_sft.py training/configs/codellama34b_spider_fast.yaml      # bf16, padding-free
-    python training/lora_sft.py training/configs/codellama34b_viggo.yaml max_steps=100 report_to=tensorboard
-    python training/lora_sft.py training/configs/codellama34b_spider.yaml --resume  # continue after a crash
-    python training/lora_sft.py training/configs/codellama34b_spider.yaml --check   # pre-flight checks only
+    python training/lora_sft.py --config training/configs/codellama34b_spider.yaml           # the study's recipe
+    python training/lora_sft.py --config training/configs/codellama34b_spider_fast.yaml      # bf16, padding-free
+    python training/lora_sft.py --config training/configs/codellama34b_viggo.yaml --max_steps 100 \
+        --report_to tensorboard
+    python training/lora_sft.py --config training/configs/codellama34b_spider.yaml --resume  # continue after a crash
+    python training/lora_sft.py --config training/configs/codellama34b_spider.yaml --check   # pre-flight checks only
 
     # Several GPUs: one rank per GPU (DDP, every config); FSDP or DeepSpeed ZeRO-3 for the bf16 (*_fast) configs
     accelerate launch --config_file training/configs/accelerate/ddp.yaml --num_processes 4 \
-        training/lora_sft.py training/configs/codellama34b_spider.yaml
+        training/lora_sft.py --config training/configs/codellama34b_spider.yaml
     accelerate launch --config_file training/configs/accelerate/fsdp.yaml --num_processes 4 \
-        training/lora_sft.py training/configs/codellama34b_spider_fast.yaml
+        training/lora_sft.py --config training/configs/codellama34b_spider_fast.yaml
 
     # CPU, seconds: build the tiny model, then train it
     ftbench demo --out ftbench-out/demo
-    FTBENCH_DATA_DIR=../shared/data python training/lora_sft.py training/configs/tiny_cpu.yaml
+    FTBENCH_DATA_DIR=../shared/data python training/lora_sft.py --config training/configs/tiny_cpu.yaml
 
 Writes ``<output_dir>/checkpoint-N/`` every ``save_steps``, the adapter to ``<output_dir>/adapter/`` and
 ``<output_dir>/run.json`` (config, git hash, steps, tokens seen, loss curves, wall time, GPU, world size, per-rank and
@@ -35,32 +38,30 @@ from pathlib import Path
 
 from ftbench.errors import FtbenchError
 from ftbench.finetune.lora import (
+    LoraRunConfig,
+    WallClock,
     build_trainer,
-    config_keys,
-    load_config,
+    config_parser,
     load_model,
+    parse_config,
     prepare,
     resume_checkpoint,
     save_run,
 )
-from ftbench.finetune.lora_run import WallClock
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("config", type=Path, help="YAML config (training/configs/*.yaml)")
-    parser.add_argument("overrides", nargs="*", metavar="key=value",
-                        help=f"override config keys; valid keys: {', '.join(config_keys())}")
+def parse_args(argv: list[str] | None = None) -> tuple[LoraRunConfig, argparse.Namespace]:
+    """The run config (trl's parser: ``--config FILE`` and ``--key value``) and this script's own options."""
+    parser = config_parser()
     parser.add_argument("--resume", nargs="?", const=True, default=False, metavar="CHECKPOINT",
                         help="continue from the last checkpoint in output_dir (or from CHECKPOINT)")
     parser.add_argument("--check", action="store_true", help="run the pre-flight checks and stop")
-    return parser.parse_args(argv)
+    return parse_config(sys.argv[1:] if argv is None else argv, parser)
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
     # 1. Config: YAML + overrides, every key checked; the checkpoint to resume from, if any.
-    config = load_config(args.config, args.overrides)
+    config, args = parse_args(argv)
     checkpoint = resume_checkpoint(Path(config.output_dir), args.resume)
     clock = WallClock.resuming(checkpoint)
     # 2. Data: examples from ftbench.data through ftbench.prompts; base model, device and memory checks.
@@ -71,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     # 3. Model: base weights (int8 when asked); trl adds the LoRA adapter and tokenizes the data.
     model = load_model(config)
-    trainer = build_trainer(config, model, data.tokenizer, *data.datasets(config.loss), clock=clock)
+    trainer = build_trainer(config, model, data.tokenizer, *data.datasets(config.task.loss), clock=clock)
     # 4. Train: SFTTrainer's loop, checkpoints every save_steps, eval loss every eval_steps.
     trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     # 5. Save: the adapter and run.json beside it.

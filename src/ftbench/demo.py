@@ -46,7 +46,7 @@ from ftbench.lmeval.run import main as run_lm_eval
 from ftbench.tiny import DEMO_SHAPE, WHOLE_TOKENS, build_tiny_model, corpus_from_data
 
 if TYPE_CHECKING:
-    from ftbench.finetune.lora_data import TrainingExample
+    from ftbench.finetune.lora.data import TrainingExample
     from ftbench.finetune.scratch import Recipe, ScratchResult
     from ftbench.leaderboard import Report
 
@@ -225,7 +225,7 @@ def require_extras() -> None:
 def demo_examples(sql_rows: int) -> tuple[list[TrainingExample], list[TrainingExample]]:
     """Training set: all ViGGO training rows and the first ``sql_rows`` SQL ones; held-out set for the eval loss:
     48 ViGGO validation rows and 16 SQL validation rows (never the test rows the leaderboard scores)."""
-    from ftbench.finetune.lora_data import task_examples
+    from ftbench.finetune.lora.data import task_examples
 
     train = task_examples("viggo", "train") + task_examples("spider_sql", "train", limit=sql_rows)
     held_out = task_examples("viggo", "validation", limit=48) + task_examples("spider_sql", "val", limit=16)
@@ -408,8 +408,8 @@ def write_models_file(layout: DemoLayout, evaluations: Sequence[Evaluation]) -> 
 
 
 def _serving(queries_per_s: float) -> dict[str, Any]:
-    from ftbench.finetune.lora_cost import CPU_PRICE_PER_CORE_HOUR
-    from ftbench.finetune.lora_run import device_info
+    from ftbench.finetune.lora.run import device_info
+    from ftbench.pricing import CPU_PRICE_PER_CORE_HOUR
 
     _, cores = device_info()
     return {"serve_throughput": round(queries_per_s, 3), "serve_device": f"{cores} CPU cores",
@@ -426,8 +426,8 @@ def write_leaderboard(layout: DemoLayout, evaluations: Sequence[Evaluation]) -> 
 
 def summary_lines(result: DemoResult) -> list[str]:
     """What the demo found, in plain text: each task's scores and decision sentences, the served check, files."""
-    from ftbench.finetune.lora_cost import hours_unit
     from ftbench.leaderboard._report import decision_sentences
+    from ftbench.pricing import hours_unit
 
     lines: list[str] = []
     for group in result.report.board.groups:

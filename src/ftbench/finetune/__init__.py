@@ -1,17 +1,12 @@
-"""Library side of training: LoRA (``lora_*``, used by ``training/lora_sft.py``) and OpenAI fine-tuning
-(``openai_*``, used by ``training/openai_finetune.py``).
+"""Library side of training, by what it trains:
 
-The OpenAI modules:
+- :mod:`ftbench.finetune.lora` — LoRA adapters with peft + trl (``training/lora_sft.py``);
+- :mod:`ftbench.finetune.openai` — OpenAI fine-tunes (``training/openai_finetune.py``);
+- :mod:`ftbench.finetune.scratch` — the demo's from-scratch trainer (``ftbench demo``);
+- :mod:`ftbench.finetune.record` — ``run.json``, the one typed record every run leaves (``kind: lora | openai``),
+  written atomically and read back by the leaderboard;
+- :mod:`ftbench.finetune.study` — the 2023 study's four runs, priced by :mod:`ftbench.pricing`.
 
-- :mod:`~ftbench.finetune.openai_data` — chat JSONL from :mod:`ftbench.prompts` (``prepare``);
-- :mod:`~ftbench.finetune.openai_validate` — OpenAI's documented format checks (``validate``);
-- :mod:`~ftbench.finetune.openai_tokens`, :mod:`~ftbench.finetune.openai_estimate` — token counts (tiktoken,
-  or a documented offline estimate), OpenAI's default epochs, the expected bill (``estimate``);
-- :mod:`~ftbench.finetune.cost` — dated per-token price tables and cost arithmetic (GPU-hour costs of LoRA
-  runs: :mod:`~ftbench.finetune.lora_cost`);
-- :mod:`~ftbench.finetune.openai_client` — key from the environment only, retries with backoff, clear errors;
-- :mod:`~ftbench.finetune.openai_jobs`, :mod:`~ftbench.finetune.openai_run` — upload, create, follow, resume,
-  cancel, status; ``run.json``.
-
-Nothing here imports ``openai`` or ``tiktoken`` at import time; they are needed only when used.
+Prices (GPU-hour, CPU core-hour, tokens; dated) live in :mod:`ftbench.pricing`, the OpenAI client in
+:mod:`ftbench.openai_client`. Nothing here imports ``openai`` or ``tiktoken`` at import time.
 """

@@ -12,7 +12,7 @@ The work is fixed by step count, never by seconds, so a run on a busy machine is
 A plain PyTorch loop, because the steps are ~0.1 s and a fixed-*token* batch is what the recipe needs
 (``transformers.Trainer`` batches a fixed number of examples); LoRA comes from peft, as in
 :mod:`ftbench.finetune.lora`. Each run writes the model (or adapter) and a ``run.json`` record in the format
-of :mod:`ftbench.finetune.lora_run`, with its loss curves and CPU- or GPU-hours.
+of :mod:`ftbench.finetune.lora.run`, with its loss curves and CPU- or GPU-hours.
 """
 
 from __future__ import annotations
@@ -25,8 +25,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ftbench.finetune.lora_data import TrainingExample
-from ftbench.finetune.lora_run import RunRecord, build_cost, git_hash, library_versions, write_run_json
+from ftbench.finetune.lora.data import TrainingExample
+from ftbench.finetune.lora.run import build_cost, git_hash, library_versions
+from ftbench.finetune.record import LoraRunRecord as RunRecord
+from ftbench.finetune.record import write_run_json
 
 #: Called after each step with (steps done, total steps, latest training loss).
 Progress = Callable[[int, int, float], None]

@@ -3,7 +3,7 @@
 The study reported what each fine-tune cost: CodeLlama 34B + LoRA on one A40 at $0.475/GPU-hour for about
 7 h (SQL, $3.32) and 9 h (ViGGO, $4.27); gpt-3.5-turbo-0613 fine-tunes of 1,498,750 (SQL, $11.99) and
 3,256,250 (ViGGO, $26.05) trained tokens. Here only the *inputs* are written down; the dollars come from
-:func:`~ftbench.finetune.lora_cost.gpu_cost` and :func:`~ftbench.finetune.cost.training_cost` with the dated
+:func:`~ftbench.pricing.gpu_cost` and :func:`~ftbench.pricing.training_cost` with the dated
 price table, and a test checks that they give the study's figures.
 
 Cents. 7 h × $0.475 is exactly $3.325 and 9 h × $0.475 exactly $4.275, yet the study wrote $3.32 and $4.27:
@@ -26,8 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import ROUND_DOWN, Decimal
 
-from ftbench.finetune.cost import price_for, training_cost
-from ftbench.finetune.lora_cost import A40_PRICE_PER_HOUR, gpu_cost
+from ftbench.pricing import A40_PRICE_PER_HOUR, gpu_cost, price_for, training_cost
 
 LORA_NAME = "CodeLlama-34B + LoRA"
 OPENAI_NAME = "GPT-3.5 fine-tuned"

@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-EVENTS_FILE = "events.jsonl"
+from ftbench.errors import InputError
+from ftbench.finetune.openai.run import EVENTS_FILE
+from ftbench.finetune.record import OpenAIRunRecord, read_run_json
 
 
 @dataclass(frozen=True)
@@ -30,15 +32,12 @@ class Curve:
 def read_curve(name: str, run_json: Path) -> Curve | None:
     """The curves in ``run_json`` (or in the OpenAI events beside it); None when there are none."""
     try:
-        record = json.loads(run_json.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        record = read_run_json(run_json)
+    except InputError:
         return None
-    if not isinstance(record, dict):
-        return None
-    if record.get("kind") == "openai" or "fine_tuned_model" in record:
+    if isinstance(record, OpenAIRunRecord):
         return _openai_curve(name, run_json.parent / EVENTS_FILE)
-    curve = Curve(name, _points(record.get("train_loss_curve"), "loss"), _points(record.get("eval_loss_curve"),
-                                                                                 "eval_loss"))
+    curve = Curve(name, _points(record.train_loss_curve, "loss"), _points(record.eval_loss_curve, "eval_loss"))
     return curve if curve.train or curve.eval else None
 
 

@@ -36,17 +36,16 @@ Without ``models.yaml``, a LoRA run's ``run.json`` is found beside the adapter l
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
 import yaml
 
 from ftbench.errors import InputError
-from ftbench.finetune.cost import PriceOverride, price_for, training_cost
-from ftbench.finetune.lora_cost import A40_PRICE_PER_HOUR, cost_from_record, hours_unit
+from ftbench.finetune.record import OpenAIRunRecord, read_run_json, record_cost
 from ftbench.leaderboard._read import ModelRun, TaskRun
+from ftbench.pricing import A40_PRICE_PER_HOUR, PriceOverride, hours_unit, price_for, training_cost
 
 Kind = Literal["lora", "full", "openai", "base"]
 KINDS: tuple[Kind, ...] = ("lora", "full", "openai", "base")
@@ -202,23 +201,27 @@ def resolve_cost(run: ModelRun, spec: ModelSpec | None) -> CostInfo:
 
 
 def _from_run_json(path: Path, spec: ModelSpec, inference: float | None) -> CostInfo:
-    record = _load_json(path)
-    if record.get("kind") == "openai" or "fine_tuned_model" in record:
-        tokens = record.get("trained_tokens")
-        if not isinstance(tokens, int):
-            raise InputError(f"{path}: OpenAI run without trained_tokens (status {record.get('status')!r}); "
-                             "is the job finished? `training/openai_finetune.py status` updates it")
-        if spec.price_per_1k_tokens is None and isinstance(record.get("cost_usd"), (int, float)):
-            basis = str((record.get("cost") or {}).get("basis") or f"cost_usd of {path}")
-            return CostInfo(float(record["cost_usd"]), None, tokens, inference, basis)
-        model = str(record.get("fine_tuned_model") or (record.get("config") or {}).get("model") or "")
-        return _from_tokens(tokens, model, spec.price_per_1k_tokens, inference)
-    cost = cost_from_record(record, path, spec.price_per_gpu_hour)
+    record = read_run_json(path)
+    if isinstance(record, OpenAIRunRecord):
+        return _from_openai_record(record, path, spec, inference)
+    cost = record_cost(record, spec.price_per_gpu_hour)
     unit = hours_unit(cost.gpu_name)
     device = f"{cost.gpu_count} CPU cores" if unit == "CPU-h" else f"{cost.gpu_count}× {cost.gpu_name}"
     return CostInfo(cost.cost_usd, cost.gpu_hours, None, inference,
                     f"{cost.gpu_hours:.3g} {unit} on {device} × ${cost.price_per_gpu_hour:g}/{unit[:-2]}-hour "
                     f"({path.name})", unit)
+
+
+def _from_openai_record(record: OpenAIRunRecord, path: Path, spec: ModelSpec, inference: float | None) -> CostInfo:
+    tokens = record.trained_tokens
+    if tokens is None:
+        raise InputError(f"{path}: OpenAI run without trained_tokens (status {record.status!r}); "
+                         "is the job finished? `training/openai_finetune.py status` updates it")
+    if spec.price_per_1k_tokens is None and record.cost_usd is not None:
+        basis = str((record.cost or {}).get("basis") or f"cost_usd of {path}")
+        return CostInfo(float(record.cost_usd), None, tokens, inference, basis)
+    model = str(record.fine_tuned_model or record.config.get("model") or "")
+    return _from_tokens(tokens, model, spec.price_per_1k_tokens, inference)
 
 
 def _from_tokens(tokens: int, model: str, price_per_1k: float | None, inference: float | None) -> CostInfo:
@@ -260,13 +263,3 @@ def _from_usage(usage: list[tuple[int, int]], model: str) -> ServingCost:
 
 def _openai_model(run: ModelRun, spec: ModelSpec) -> str:
     return spec.model_id or spec.base_model or run.model_args.get("model", "")
-
-
-def _load_json(path: Path) -> dict[str, Any]:
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise InputError(f"{path}: cannot read run.json ({err})") from err
-    if not isinstance(record, dict):
-        raise InputError(f"{path}: run.json must hold a JSON object")
-    return cast(dict[str, Any], record)

@@ -42,8 +42,8 @@ from typing import Any
 from lm_eval.models.openai_completions import LocalChatCompletion
 
 from ftbench.errors import InputError
-from ftbench.finetune.cost import base_model
-from ftbench.finetune.openai_client import API_KEY_ENV, api_key_from_env, redact
+from ftbench.openai_client import API_KEY_ENV, api_key_from_env, redact
+from ftbench.pricing import base_model
 
 OPENAI_CHAT_URL = "https://api.openai.com/v1/chat/completions"
 MAX_STOP_SEQUENCES = 4  # OpenAI's limit on ``stop``

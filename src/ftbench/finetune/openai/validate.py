@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ftbench._jsonl import JsonlLine
-from ftbench.finetune.openai_tokens import TokenCounter
+from ftbench.finetune.openai.tokens import TokenCounter
 
 MIN_EXAMPLES = 10
 TOP_LEVEL_KEYS = frozenset({"messages", "tools", "functions", "parallel_tool_calls"})

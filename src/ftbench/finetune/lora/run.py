@@ -1,4 +1,5 @@
-"""The ``run.json`` record of a LoRA run, and the facts it needs: git hash, device, wall time across resumes.
+"""The facts a LoRA run's ``run.json`` (:class:`~ftbench.finetune.record.LoraRunRecord`) needs: git hash, device,
+wall time across resumes, loss curves.
 
 Wall time counts the sessions that produced the kept steps: each checkpoint stores the time spent up to it, and a
 resumed run starts its clock from there. Under ``accelerate launch`` every rank holds one device, so the devices a run
@@ -11,39 +12,13 @@ import json
 import os
 import subprocess
 import time
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ftbench.finetune.lora_cost import A40_PRICE_PER_HOUR, CPU, CPU_PRICE_PER_CORE_HOUR, GpuCost, gpu_cost
+from ftbench.finetune.record import LoraRunRecord
+from ftbench.pricing import A40_PRICE_PER_HOUR, CPU, CPU_PRICE_PER_CORE_HOUR, GpuCost, gpu_cost
 
-RUN_JSON = "run.json"
 WALL_TIME_FILE = "ftbench_wall_time.json"
-
-
-@dataclass
-class RunRecord:
-    """What ``run.json`` holds; the cost fields sit at the top level so the leaderboard reads them directly."""
-
-    config: dict[str, Any]
-    git_hash: str | None
-    adapter_dir: str
-    steps: int
-    max_steps: int
-    tokens_seen: int
-    wall_time_s: float
-    gpu_name: str
-    gpu_count: int  # devices held: one GPU per rank (= world_size), or CPU cores x ranks
-    world_size: int
-    per_device_train_batch_size: int | None  # None: token-budget batches, examples per step vary
-    global_batch_size: int | None  # examples per optimizer step: per-rank batch × accumulation × world size
-    gpu_hours: float
-    price_per_gpu_hour: float
-    cost_usd: float
-    resumed_from: str | None
-    train_loss_curve: list[dict[str, float]] = field(default_factory=list)
-    eval_loss_curve: list[dict[str, float]] = field(default_factory=list)
-    versions: dict[str, str] = field(default_factory=dict)
 
 
 def git_hash(start: Path | None = None) -> str | None:
@@ -138,13 +113,13 @@ def loss_curves(log_history: list[dict[str, Any]]) -> tuple[list[dict[str, float
 
 
 def build_record(config: dict[str, Any], adapter_dir: Path, state: Any, wall_time_s: float,
-                 resumed_from: Path | None, price_per_gpu_hour: float, world_size: int = 1) -> RunRecord:
+                 resumed_from: Path | None, price_per_gpu_hour: float, world_size: int = 1) -> LoraRunRecord:
     """Assemble the record from the trainer's final ``state`` (a ``transformers.TrainerState``); ``world_size`` is
     the number of ranks (``TrainingArguments.world_size``), each holding one device (CPU runs count cores)."""
     cost = build_cost(wall_time_s, price_per_gpu_hour, world_size)
     train, evaluation = loss_curves(state.log_history)
     per_device = int(config["per_device_train_batch_size"])
-    return RunRecord(
+    return LoraRunRecord(
         config=config, git_hash=git_hash(), adapter_dir=str(adapter_dir), steps=int(state.global_step),
         max_steps=int(state.max_steps), tokens_seen=int(state.num_input_tokens_seen),
         wall_time_s=cost.wall_time_s, gpu_name=cost.gpu_name, gpu_count=cost.gpu_count, world_size=world_size,
@@ -155,12 +130,3 @@ def build_record(config: dict[str, Any], adapter_dir: Path, state: Any, wall_tim
         resumed_from=str(resumed_from) if resumed_from else None,
         train_loss_curve=train, eval_loss_curve=evaluation, versions=library_versions(),
     )
-
-
-def write_run_json(directory: Path, record: RunRecord) -> Path:
-    """Write ``run.json`` atomically: a reader sees the old record or the whole new one, never a part."""
-    path = directory / RUN_JSON
-    partial = directory / f".{RUN_JSON}.{os.getpid()}.tmp"
-    partial.write_text(json.dumps(asdict(record), indent=2) + "\n", encoding="utf-8")
-    os.replace(partial, path)
-    return path

@@ -2,7 +2,7 @@
 
 ``training/lora_sft.py`` is the script; this module holds the logic so that tests and the CLI share it::
 
-    config = load_config(Path("training/configs/codellama34b_spider.yaml"), ["max_steps=100"])
+    config = load_config(Path("training/configs/codellama34b_spider.yaml"), ["--max_steps", "100"])
     result = train(config, resume=True)          # -> <output_dir>/adapter/ and <output_dir>/run.json
     merge_adapter(result.adapter_dir, Path("merged/"))
 
@@ -17,45 +17,26 @@ shard of each batch; only rank 0 writes the adapter, the checkpoints' wall clock
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ftbench.errors import InputError
-from ftbench.finetune.lora_checks import (
+from ftbench.finetune.lora.checks import (
     check_base_model,
     check_device_support,
     check_launch,
     check_memory,
-    cuda_available,
 )
-from ftbench.finetune.lora_config import LoraRunConfig, config_keys, load_config, parse_overrides
-from ftbench.finetune.lora_data import TrainingExample, check_fits, task_examples, to_dataset
-from ftbench.finetune.lora_run import RUN_JSON, RunRecord, WallClock, build_record, local_rank, write_run_json
+from ftbench.finetune.lora.config import LoraRunConfig
+from ftbench.finetune.lora.data import TrainingExample, check_fits, task_examples, to_dataset
+from ftbench.finetune.lora.run import WallClock, build_record, local_rank
+from ftbench.finetune.record import RUN_JSON, LoraRunRecord, write_run_json
 
 if TYPE_CHECKING:
     from datasets import Dataset
-
-__all__ = [
-    "ADAPTER_DIR",
-    "LoraRunConfig",
-    "PreparedData",
-    "TrainResult",
-    "build_trainer",
-    "config_keys",
-    "is_quantized",
-    "load_config",
-    "load_model",
-    "load_tokenizer",
-    "merge_adapter",
-    "parse_overrides",
-    "prepare",
-    "resume_checkpoint",
-    "save_run",
-    "train",
-    "upcast_trainable_parameters",
-]
 
 ADAPTER_DIR = "adapter"
 
@@ -77,7 +58,7 @@ class PreparedData:
 class TrainResult:
     adapter_dir: Path
     run_json: Path
-    record: RunRecord
+    record: LoraRunRecord
     main_process: bool = True  # False on ranks other than 0, which wrote nothing
 
 
@@ -87,12 +68,13 @@ def prepare(config: LoraRunConfig) -> PreparedData:
     model_config = check_base_model(config.base_model)
     check_device_support(config)
     train_split, eval_split = config.splits
-    train_examples = task_examples(config.task, train_split, config.train_file, config.train_limit)
-    eval_examples = task_examples(config.task, eval_split, config.eval_file, config.eval_limit)
+    task = config.task
+    train_examples = task_examples(task.task, train_split, task.train_file, task.train_limit)
+    eval_examples = task_examples(task.task, eval_split, task.eval_file, task.eval_limit)
     tokenizer = load_tokenizer(config.base_model)
     if _unpacked_padding_free(config):
         check_fits([e.text for e in train_examples + eval_examples], tokenizer, config.max_length)
-    if config.check_memory:
+    if task.check_memory:
         check_memory(config, model_config)
     return PreparedData(train_examples, eval_examples, model_config, tokenizer)
 
@@ -102,7 +84,7 @@ def train(config: LoraRunConfig, resume: bool | str = False, callbacks: Sequence
     checkpoint = resume_checkpoint(Path(config.output_dir), resume)
     clock = WallClock.resuming(checkpoint)
     data = prepare(config)
-    trainer = build_trainer(config, load_model(config), data.tokenizer, *data.datasets(config.loss), clock=clock,
+    trainer = build_trainer(config, load_model(config), data.tokenizer, *data.datasets(config.task.loss), clock=clock,
                             callbacks=callbacks)
     trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     return save_run(config, trainer, clock, checkpoint)
@@ -114,7 +96,7 @@ def save_run(config: LoraRunConfig, trainer: Any, clock: WallClock, checkpoint: 
     adapter_dir = Path(config.output_dir) / ADAPTER_DIR
     trainer.save_model(str(adapter_dir))
     record = build_record(config.to_dict(), adapter_dir, trainer.state, clock.elapsed_s(), checkpoint,
-                          config.price_per_gpu_hour, world_size=int(trainer.args.world_size))
+                          config.task.price_per_gpu_hour, world_size=int(trainer.args.world_size))
     run_json = Path(config.output_dir) / RUN_JSON
     main = bool(trainer.is_world_process_zero())
     if main:
@@ -156,75 +138,48 @@ def load_tokenizer(base_model: str) -> Any:
 
 
 def load_model(config: LoraRunConfig) -> Any:
-    """The base model in ``torch_dtype``, or int8 through bitsandbytes (then prepared for k-bit training).
+    """The base model in ``dtype``, or int8 through bitsandbytes (then prepared for k-bit training).
 
     int8 weights are placed on this rank's GPU (``LOCAL_RANK``) when loaded: the distributed state does not exist
     yet, so ``torch.cuda.current_device()`` would put every rank's copy on GPU 0."""
     import torch
     from transformers import AutoModelForCausalLM
+    from trl.trainer.utils import get_quantization_config
 
-    kwargs: dict[str, Any] = {"dtype": getattr(torch, config.torch_dtype),
-                              "attn_implementation": config.attn_implementation}
-    if config.load_in_8bit:
-        from transformers import BitsAndBytesConfig
-
-        kwargs["quantization_config"] = BitsAndBytesConfig(load_in_8bit=True)  # type: ignore[no-untyped-call]
+    kwargs: dict[str, Any] = {"dtype": getattr(torch, config.dtype),
+                              "attn_implementation": config.model.attn_implementation}
+    if config.model.load_in_8bit:
+        kwargs["quantization_config"] = get_quantization_config(config.model)
         kwargs["device_map"] = {"": local_rank()}
     model = AutoModelForCausalLM.from_pretrained(config.base_model, **kwargs)
-    if config.load_in_8bit:
+    if config.model.load_in_8bit:
         from peft import prepare_model_for_kbit_training
 
         model = prepare_model_for_kbit_training(  # type: ignore[no-untyped-call]
-            model, use_gradient_checkpointing=config.gradient_checkpointing)
+            model, use_gradient_checkpointing=bool(config.training.activation_checkpointing))
     return model
 
 
-def lora_config(config: LoraRunConfig) -> Any:
-    from peft import LoraConfig
-
-    return LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
-                      target_modules=list(config.lora_target_modules), bias="none", task_type="CAUSAL_LM")
-
-
-def sft_config(config: LoraRunConfig, **overrides: Any) -> Any:
-    """trl's ``SFTConfig`` for this run; every value comes from the run config (``overrides``: benchmarks only)."""
-    from trl.trainer.sft_config import SFTConfig
-
-    values = dict(
-        output_dir=config.output_dir, seed=config.seed, max_steps=config.max_steps,
-        learning_rate=config.learning_rate, lr_scheduler_type=config.lr_scheduler,
-        warmup_steps=config.warmup_steps, optim=config.optim, weight_decay=config.weight_decay,
-        per_device_train_batch_size=config.per_device_train_batch_size,
-        gradient_accumulation_steps=config.gradient_accumulation_steps,
-        per_device_eval_batch_size=config.per_device_eval_batch_size,
-        fp16=config.mixed_precision == "fp16", bf16=config.mixed_precision == "bf16",
-        **_checkpointing_kwargs(SFTConfig, config.gradient_checkpointing),
-        max_length=None if _unpacked_padding_free(config) else config.max_length,
-        packing=config.packing, padding_free=config.padding_free,
-        completion_only_loss=config.loss == "completion", dataset_text_field="text",
-        train_sampling_strategy=config.train_sampling,
-        eval_strategy="steps", eval_steps=config.eval_steps, save_strategy="steps", save_steps=config.save_steps,
-        save_total_limit=config.save_total_limit, logging_steps=config.logging_steps,
-        report_to=list(config.report_to) or "none", disable_tqdm=not config.progress_bar,
-        include_num_input_tokens_seen="non_padding",
-        # Under DDP every LoRA weight gets a gradient each step; searching for unused ones breaks with reentrant
-        # gradient checkpointing (Trainer turns the search on for a PeftModel).
-        ddp_find_unused_parameters=False,
-        dataloader_pin_memory=cuda_available(),  # pinning without a GPU only warns
-    )
-    return SFTConfig(**{**values, **overrides})
+def training_args(config: LoraRunConfig, **overrides: Any) -> Any:
+    """The run's ``SFTConfig`` as the trainer gets it (``overrides``: benchmarks only). trl truncates only padded or
+    packed batches, so unpacked padding-free ones get no ``max_length`` (:func:`prepare` checked that they fit)."""
+    if _unpacked_padding_free(config):
+        overrides = {"max_length": None, **overrides}
+    return dataclasses.replace(config.training, **overrides) if overrides else config.training
 
 
 def build_trainer(config: LoraRunConfig, model: Any, tokenizer: Any, train_dataset: Dataset,
                   eval_dataset: Dataset | None, clock: WallClock | None = None, callbacks: Sequence[Any] = (),
                   args_overrides: dict[str, Any] | None = None) -> Any:
-    """trl's ``SFTTrainer`` with the peft ``LoraConfig``; trl wraps the model and tokenizes the datasets.
-    With a ``clock``, every checkpoint records the wall time so far (read back on resume)."""
+    """trl's ``SFTTrainer`` with the peft ``LoraConfig`` trl builds from the model arguments; trl wraps the model and
+    tokenizes the datasets. With a ``clock``, every checkpoint records the wall time so far (read back on resume)."""
     from trl.trainer.sft_trainer import SFTTrainer
+    from trl.trainer.utils import get_peft_config
 
     extra = [_wall_clock_callback(clock)] if clock else []
-    trainer = SFTTrainer(model=model, args=sft_config(config, **(args_overrides or {})), train_dataset=train_dataset,
-                         eval_dataset=eval_dataset, processing_class=tokenizer, peft_config=lora_config(config),
+    trainer = SFTTrainer(model=model, args=training_args(config, **(args_overrides or {})),
+                         train_dataset=train_dataset, eval_dataset=eval_dataset, processing_class=tokenizer,
+                         peft_config=get_peft_config(config.model),
                          callbacks=[*callbacks, *extra])
     if is_quantized(model):
         upcast_trainable_parameters(trainer.model)
@@ -240,7 +195,7 @@ def upcast_trainable_parameters(model: Any) -> int:
     """Make every trainable parameter fp32; returns how many were cast.
 
     For a quantized base model trl 1.16 casts the LoRA weights to bf16 (QLoRA's recipe). With
-    ``mixed_precision: fp16`` accelerate's GradScaler then fails at the first optimizer step ("not implemented for
+    ``fp16: true`` accelerate's GradScaler then fails at the first optimizer step ("not implemented for
     'BFloat16'"), and the study trained fp32 adapters anyway. The optimizer does not exist yet when this runs, so it
     is built on the fp32 weights; autocast still computes in fp16/bf16."""
     import torch
@@ -253,15 +208,9 @@ def upcast_trainable_parameters(model: Any) -> int:
     return cast
 
 
-def _checkpointing_kwargs(config_class: Any, enabled: bool) -> dict[str, Any]:
-    """transformers 5.2x renamed ``gradient_checkpointing`` to ``activation_checkpointing``; set whichever exists."""
-    fields = getattr(config_class, "__dataclass_fields__", {})
-    return {"activation_checkpointing" if "activation_checkpointing" in fields else "gradient_checkpointing": enabled}
-
-
 def _unpacked_padding_free(config: LoraRunConfig) -> bool:
     """trl truncates only padded or packed batches; unpacked padding-free ones must already fit ``max_length``."""
-    return config.padding_free and not config.packing
+    return bool(config.training.padding_free and not config.training.packing)
 
 
 def _wall_clock_callback(clock: WallClock) -> Any:

@@ -8,8 +8,8 @@ from typing import Any
 
 from ftbench._jsonl import JsonlLine
 from ftbench.errors import InputError
-from ftbench.finetune.cost import Cost, TokenPrice, training_cost
-from ftbench.finetune.openai_tokens import TokenCounter, TokenStats, default_epochs, model_limits, token_stats
+from ftbench.finetune.openai.tokens import TokenCounter, TokenStats, default_epochs, model_limits, token_stats
+from ftbench.pricing import Cost, TokenPrice, training_cost
 
 
 @dataclass(frozen=True)

@@ -1,23 +1,94 @@
-"""What a training run costs: dated price tables and the arithmetic that turns usage into dollars.
+"""What a training run costs: dated prices and the arithmetic that turns usage into dollars.
 
-Every price names its model, the date it took effect and where it was published, because prices change
-and a cost without its date cannot be compared. OpenAI bills fine-tuning by *trained tokens* (tokens per
-epoch × epochs, reported by the job as ``trained_tokens``); using the fine-tuned model is billed per input
-and output token. The study paid $11.99 (SQL) and $26.05 (ViGGO) for gpt-3.5-turbo-0613 fine-tunes in
-Aug–Sep 2023: 1,498,750 and 3,256,250 trained tokens at $0.008 per 1K.
+Every price names what it prices, the date it took effect and where it was published, because prices change
+and a cost without its date cannot be compared.
 
-The LoRA side adds GPU-hour prices here the same way (a dated ``GpuHourPrice`` table and a function that
-returns a :class:`Cost`), so that the leaderboard compares like with like.
+- **Device-hours** (LoRA and the demo's runs): GPU-hours = wall hours × devices held, priced per GPU-hour
+  (:data:`HOUR_PRICES`: the study's A40 at $0.475/hour by default, ``price_per_gpu_hour`` in a run config
+  otherwise); a run on CPU counts the cores it used and is priced per *core*-hour, never as GPU hours.
+- **Tokens** (OpenAI): fine-tuning is billed by *trained tokens* (tokens per epoch × epochs, reported by the job as
+  ``trained_tokens``); using the fine-tuned model is billed per input and output token (:data:`OPENAI_PRICES`).
+  The study paid $11.99 (SQL) and $26.05 (ViGGO) for gpt-3.5-turbo-0613 fine-tunes in Aug–Sep 2023: 1,498,750
+  and 3,256,250 trained tokens at $0.008 per 1K.
+
+The leaderboard prices both kinds with these functions, so it compares like with like.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
+from typing import Any
 
 from ftbench.errors import InputError
 
 PRICING_PAGE = "https://openai.com/api/pricing"
+
+
+# --- device-hours ---------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class HourPrice:
+    """The price of one device (or one CPU core) for one hour, in US dollars, as of ``effective``."""
+
+    device: str
+    usd_per_hour: float
+    effective: str  # when the price was quoted (ISO date, or the month/year its source gives)
+    source: str
+
+
+#: Device-hour prices. The A40's is the study's (what its LoRA runs were priced at); the CPU core-hour is the
+#: on-demand price of a 2-vCPU cloud machine, halved.
+HOUR_PRICES: dict[str, HourPrice] = {
+    price.device: price
+    for price in (
+        HourPrice("NVIDIA A40", 0.475, "2023-08",
+                  "the 2023 study: CodeLlama-34B + LoRA on one A40 at $0.475/GPU-hour"),
+        HourPrice("cpu core", 0.08925 / 2, "2024",
+                  "AWS EC2 c7i.large (2 vCPU) on-demand, us-east-1, $0.08925/hour (price list of 2024)"),
+    )
+}
+#: The study's price: one NVIDIA A40 at $0.475 per hour (the default GPU-hour price).
+A40_PRICE_PER_HOUR = HOUR_PRICES["NVIDIA A40"].usd_per_hour
+#: A run on CPU is priced per core-hour (never as A40 hours).
+CPU_PRICE_PER_CORE_HOUR = HOUR_PRICES["cpu core"].usd_per_hour
+CPU_PRICE_SOURCE = HOUR_PRICES["cpu core"].source
+#: ``gpu_name`` of a run that trained on CPU; its ``gpu_count`` is the cores used and its hours are CPU-hours.
+CPU = "cpu"
+
+
+@dataclass(frozen=True)
+class GpuCost:
+    """What a run held and what it cost. A CPU run counts as one device, so its figures are never silently 0."""
+
+    gpu_name: str
+    gpu_count: int
+    wall_time_s: float
+    gpu_hours: float
+    price_per_gpu_hour: float
+    cost_usd: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def gpu_cost(wall_time_s: float, gpu_count: int, price_per_gpu_hour: float = A40_PRICE_PER_HOUR,
+             gpu_name: str = "unknown") -> GpuCost:
+    """GPU-hours = wall hours × devices held; cost = GPU-hours × price."""
+    if wall_time_s < 0 or gpu_count < 1 or price_per_gpu_hour < 0:
+        raise InputError(f"cannot price a run with wall_time_s={wall_time_s}, gpu_count={gpu_count}, "
+                         f"price_per_gpu_hour={price_per_gpu_hour}")
+    gpu_hours = wall_time_s / 3600.0 * gpu_count
+    return GpuCost(gpu_name=gpu_name, gpu_count=gpu_count, wall_time_s=wall_time_s, gpu_hours=gpu_hours,
+                   price_per_gpu_hour=price_per_gpu_hour, cost_usd=gpu_hours * price_per_gpu_hour)
+
+
+def hours_unit(gpu_name: str | None) -> str:
+    """How a run's device-hours are labelled: ``CPU-h`` for CPU runs, else ``GPU-h``."""
+    return "CPU-h" if gpu_name == CPU else "GPU-h"
+
+
+# --- tokens ---------------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)

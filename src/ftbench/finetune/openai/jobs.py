@@ -15,19 +15,11 @@ from pathlib import Path
 from typing import Any, Protocol, TextIO
 
 from ftbench.errors import FineTuneFailed, InputError
-from ftbench.finetune.cost import PriceOverride, price_for, training_cost
-from ftbench.finetune.openai_client import OpenAIApi, redact_known
-from ftbench.finetune.openai_data import file_sha256
-from ftbench.finetune.openai_run import (
-    TERMINAL,
-    OpenAIRun,
-    append_events,
-    cost_record,
-    iso,
-    load_run,
-    recorded_event_ids,
-    save_run,
-)
+from ftbench.finetune.openai.data import file_sha256
+from ftbench.finetune.openai.run import append_events, cost_record, iso, load_run, recorded_event_ids
+from ftbench.finetune.record import TERMINAL, OpenAIRunRecord, write_run_json
+from ftbench.openai_client import OpenAIApi, redact_known
+from ftbench.pricing import PriceOverride, price_for, training_cost
 
 #: New runs fine-tune this model: one OpenAI fine-tunes today. The study's gpt-3.5-turbo-0613 is kept only for
 #: pricing the reproduction (ftbench.finetune.study).
@@ -132,7 +124,7 @@ def check_model(api: OpenAIApi, model: str) -> None:
     instead = NOT_FINE_TUNABLE.get(model)
     if instead:
         raise InputError(f"OpenAI no longer fine-tunes {model}; use --model {instead} (its dated price is in "
-                         "ftbench.finetune.cost; the study's costs are computed by ftbench.finetune.study). "
+                         "ftbench.pricing; the study's costs are computed by ftbench.finetune.study). "
                          "Nothing was uploaded")
     api.call(f"checking that model {model} exists before uploading anything",
              lambda: api.client.models.retrieve(model))
@@ -226,7 +218,7 @@ class RunRecorder:
     """Keeps ``run.json`` and ``events.jsonl`` in ``run_dir`` up to date while a job is followed."""
 
     run_dir: Path
-    run: OpenAIRun
+    run: OpenAIRunRecord
     _written: set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
@@ -242,10 +234,10 @@ class RunRecorder:
 
     def on_job(self, job: Job) -> None:
         update_run(self.run, job)
-        save_run(self.run, self.run_dir)
+        write_run_json(self.run_dir, self.run)
 
 
-def update_run(run: OpenAIRun, job: Job) -> None:
+def update_run(run: OpenAIRunRecord, job: Job) -> None:
     """Copy what the job reports into the run record."""
     run.status = job.status
     run.fine_tuned_model = job.fine_tuned_model
@@ -259,7 +251,7 @@ def update_run(run: OpenAIRun, job: Job) -> None:
     run.validation_file_id = job.validation_file or run.validation_file_id
 
 
-def finish_run(run: OpenAIRun, job: Job, override: PriceOverride | None) -> OpenAIRun:
+def finish_run(run: OpenAIRunRecord, job: Job, override: PriceOverride | None) -> OpenAIRunRecord:
     """Fill in the actual cost from ``trained_tokens``; an unknown price leaves ``cost`` empty with a note."""
     update_run(run, job)
     if job.trained_tokens is not None:
@@ -296,7 +288,7 @@ def check_run_dir(run_dir: Path) -> None:
         raise InputError(f"{run_dir} already holds job {existing.job_id} ({existing.status}); {hint}")
 
 
-def new_run(spec: JobSpec, job: Job, training_id: str, validation_id: str | None) -> OpenAIRun:
+def new_run(spec: JobSpec, job: Job, training_id: str, validation_id: str | None) -> OpenAIRunRecord:
     config: dict[str, Any] = {
         "model": spec.model, "n_epochs": spec.n_epochs if spec.n_epochs is not None else "auto",
         "suffix": spec.suffix, "seed": spec.seed,
@@ -304,16 +296,16 @@ def new_run(spec: JobSpec, job: Job, training_id: str, validation_id: str | None
         "validation_file": str(spec.validation_file) if spec.validation_file else None,
         "validation_sha256": file_sha256(spec.validation_file) if spec.validation_file else None,
     }
-    run = OpenAIRun(job_id=job.id, status=job.status, config=config, task=spec.task,
+    run = OpenAIRunRecord(job_id=job.id, status=job.status, config=config, task=spec.task,
                     training_file_id=training_id, validation_file_id=validation_id)
     update_run(run, job)
     return run
 
 
-def run_from_job(job: Job) -> OpenAIRun:
+def run_from_job(job: Job) -> OpenAIRunRecord:
     """A run record for a job submitted elsewhere (or whose run.json was lost)."""
     config = {"model": job.model, "n_epochs": job.hyperparameters.get("n_epochs", "auto")}
-    run = OpenAIRun(job_id=job.id, status=job.status, config=config)
+    run = OpenAIRunRecord(job_id=job.id, status=job.status, config=config)
     update_run(run, job)
     return run
 
@@ -328,7 +320,7 @@ class Session:
     prices: PriceOverride | None = None
 
 
-def submit(session: Session, spec: JobSpec, run_dir: Path) -> OpenAIRun:
+def submit(session: Session, spec: JobSpec, run_dir: Path) -> OpenAIRunRecord:
     """Upload, create the job, record it at once, then follow it to the end (see :func:`watch`)."""
     check_run_dir(run_dir)
     check_model(session.api, spec.model)
@@ -336,11 +328,11 @@ def submit(session: Session, spec: JobSpec, run_dir: Path) -> OpenAIRun:
     validation_id = upload(session.api, spec.validation_file) if spec.validation_file else None
     job = create_job(session.api, spec, training_id, validation_id)
     run = new_run(spec, job, training_id, validation_id)
-    save_run(run, run_dir)
+    write_run_json(run_dir, run)
     return watch(session, run, run_dir)
 
 
-def resume(session: Session, job_id: str | None, run_dir: Path) -> OpenAIRun:
+def resume(session: Session, job_id: str | None, run_dir: Path) -> OpenAIRunRecord:
     """Follow an existing job (by id, or the one recorded in ``run_dir``) to the end; never creates a job."""
     run = load_run(run_dir)
     if job_id is None and run is None:
@@ -349,15 +341,15 @@ def resume(session: Session, job_id: str | None, run_dir: Path) -> OpenAIRun:
         raise InputError(f"{run_dir} records job {run.job_id}, not {job_id}; use another --out")
     if run is None:
         run = run_from_job(retrieve(session.api, str(job_id)))
-        save_run(run, run_dir)
+        write_run_json(run_dir, run)
     return watch(session, run, run_dir)
 
 
-def watch(session: Session, run: OpenAIRun, run_dir: Path) -> OpenAIRun:
+def watch(session: Session, run: OpenAIRunRecord, run_dir: Path) -> OpenAIRunRecord:
     """Follow the run's job; write the final run.json; raise :class:`FineTuneFailed` unless it succeeded."""
     recorder = RunRecorder(run_dir, run)
     job, events = follow(session.api, run.job_id, session.poll, [*session.observers, recorder])
-    save_run(finish_run(run, job, session.prices), run_dir)
+    write_run_json(run_dir, finish_run(run, job, session.prices))
     if job.status != "succeeded":
         raise FineTuneFailed(describe_failure(job, events))
     return run

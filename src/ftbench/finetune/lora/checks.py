@@ -7,10 +7,12 @@ import importlib.util
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ftbench.errors import InputError, InsufficientMemory, MissingDependency
-from ftbench.finetune.lora_config import LoraRunConfig
+
+if TYPE_CHECKING:
+    from ftbench.finetune.lora.config import LoraRunConfig
 
 #: Head-room over the weights for LoRA parameters, optimizer state and the CUDA context (activations come on top).
 _OVERHEAD = 1.15
@@ -43,16 +45,17 @@ def _looks_like_path(name: str) -> bool:
 def check_device_support(config: LoraRunConfig) -> None:
     """int8, fp16 and FlashAttention need CUDA and their packages; loggers need theirs."""
     cuda = cuda_available()
-    if config.load_in_8bit:
+    model = config.model
+    if model.load_in_8bit:
         _require_module("bitsandbytes", "load_in_8bit=true needs bitsandbytes (pip install bitsandbytes)")
         _require_cuda(cuda, "load_in_8bit=true (bitsandbytes int8)")
-    if config.mixed_precision == "fp16":
-        _require_cuda(cuda, "mixed_precision=fp16")
-    flash = _FLASH_MODULES.get(config.attn_implementation)
+    if config.training.fp16:
+        _require_cuda(cuda, "fp16=true (mixed precision)")
+    flash = _FLASH_MODULES.get(model.attn_implementation or "")
     if flash:
-        _require_module(flash, f"attn_implementation={config.attn_implementation} needs the {flash} package")
-        _require_cuda(cuda, f"attn_implementation={config.attn_implementation}")
-    for reporter in config.report_to:
+        _require_module(flash, f"attn_implementation={model.attn_implementation} needs the {flash} package")
+        _require_cuda(cuda, f"attn_implementation={model.attn_implementation}")
+    for reporter in config.reporters:
         modules = _REPORTER_MODULES[reporter]
         if not any(importlib.util.find_spec(m) for m in modules):
             raise MissingDependency(f"report_to={reporter} needs {' or '.join(modules)} (pip install {modules[0]})")
@@ -68,10 +71,10 @@ def check_launch(config: LoraRunConfig, environ: Mapping[str, str] | None = None
         raise InputError(
             f"{gpus} GPUs are visible to a single process; trl's SFTTrainer refuses the nn.DataParallel that would "
             "follow. Use all of them with `accelerate launch --config_file training/configs/accelerate/ddp.yaml "
-            f"--num_processes {gpus} training/lora_sft.py CONFIG`, or one with CUDA_VISIBLE_DEVICES=0")
+            f"--num_processes {gpus} training/lora_sft.py --config CONFIG`, or one with CUDA_VISIBLE_DEVICES=0")
     sharded = [name for name, var in (("FSDP", "ACCELERATE_USE_FSDP"), ("DeepSpeed", "ACCELERATE_USE_DEEPSPEED"))
                if env.get(var, "false").lower() in ("1", "true")]
-    if config.load_in_8bit and sharded:
+    if config.model.load_in_8bit and sharded:
         raise InputError(
             f"load_in_8bit=true cannot be sharded by {sharded[0]}: bitsandbytes int8 weights are not FSDP/ZeRO-3 "
             "shardable. Launch with training/configs/accelerate/ddp.yaml (one int8 copy per GPU), or shard a bf16 "
@@ -92,8 +95,8 @@ def _require_module(module: str, message: str) -> None:
 
 def _require_cuda(cuda: bool, what: str) -> None:
     if not cuda:
-        raise InputError(f"{what} needs a CUDA GPU and none is visible; on CPU use torch_dtype=float32, "
-                         "mixed_precision=fp32, load_in_8bit=false, attn_implementation=sdpa")
+        raise InputError(f"{what} needs a CUDA GPU and none is visible; on CPU use dtype=float32, "
+                         "fp16=false, bf16=false, load_in_8bit=false, attn_implementation=sdpa")
 
 
 def cuda_available() -> bool:
@@ -105,13 +108,14 @@ def cuda_available() -> bool:
 def check_memory(config: LoraRunConfig, model_config: Any) -> None:
     """Fail when the base model's weights alone will not fit in the free memory of the training device."""
     params = count_parameters(model_config)
-    per_param = 1 if config.load_in_8bit else _BYTES_PER_PARAM[config.torch_dtype]
+    int8, dtype = config.model.load_in_8bit, config.dtype
+    per_param = 1 if int8 else _BYTES_PER_PARAM[dtype]
     needed = params * per_param * _OVERHEAD
     free, where = available_memory()
     if needed > free:
         raise InsufficientMemory(
             f"{config.base_model}: {params / 1e9:.2f}B parameters need about {needed / 2**30:.1f} GiB for weights "
-            f"({per_param} byte(s) each, {config.torch_dtype}{', int8' if config.load_in_8bit else ''}) but only "
+            f"({per_param} byte(s) each, {dtype}{', int8' if int8 else ''}) but only "
             f"{free / 2**30:.1f} GiB is free on {where}; use load_in_8bit=true, a smaller model or a bigger device "
             "(check_memory=false skips this check)")
 
