@@ -2,17 +2,9 @@
 
 A thin script: :mod:`ftbench.finetune.openai.cli` reads the arguments and the typed config
 (:mod:`ftbench.finetune.openai.config`), the rest of :mod:`ftbench.finetune.openai` does the work. Needs
-``pip install 'ftbench[openai]'``; the key is read from ``OPENAI_API_KEY`` only, and never printed or stored::
-
-    python training/openai_finetune.py prepare  --config training/configs/openai_spider.yaml
-    python training/openai_finetune.py validate --config training/configs/openai_spider.yaml
-    python training/openai_finetune.py estimate --config training/configs/openai_spider.yaml
-    python training/openai_finetune.py submit   --config training/configs/openai_spider.yaml
-    python training/openai_finetune.py resume   --out ftbench-out/openai/spider
-    python training/openai_finetune.py status   ftjob-abc123
-    python training/openai_finetune.py cancel   ftjob-abc123 --out ftbench-out/openai/spider
-
-``python training/openai_finetune.py COMMAND --help`` describes each command.
+``pip install 'ftbench[openai]'``; the key is read from ``OPENAI_API_KEY`` only, and never printed or stored.
+Commands (``prepare``, ``validate``, ``estimate``, ``submit``, ``resume``, ``status``, ``cancel``) are listed with
+examples in that module's docstring and by ``python training/openai_finetune.py --help``.
 """
 
 from __future__ import annotations
