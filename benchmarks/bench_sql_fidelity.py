@@ -26,12 +26,8 @@ from pathlib import Path
 import sqlglot
 from sqlglot import exp
 
-from ftbench.data import data_dir, load_spider_sql
-from ftbench.data._examples import SqlExample
-from ftbench.sql import JudgeConfig, judge
-from ftbench.sql._compare import same_result
-from ftbench.sql._exec import Rows, open_read_only, run_query
-from ftbench.sql._facts import has_top_level_order
+from ftbench.data import SqlExample, data_dir, load_spider_sql
+from ftbench.sql import JudgeConfig, Rows, has_top_level_order, judge, open_read_only, run_query, same_result
 
 Mutation = Callable[[str], Iterator[str]]
 HARD = ("boundary operator", "LIMIT", "ASC/DESC")

@@ -34,10 +34,9 @@ from typing import Any
 
 from tqdm import tqdm
 
-from ftbench._pool import BATCH_ROWS
 from ftbench.data import data_dir
-from ftbench.sql import JUDGE_MODES, JudgeConfig, SqlPair, Verdict, judge_many
-from ftbench.sql._engine import TIES_DETAIL
+from ftbench.scoring import BATCH_ROWS
+from ftbench.sql import JUDGE_MODES, TIES_DETAIL, JudgeConfig, SqlPair, Verdict, judge_many
 
 Row = dict[str, Any]
 REFERENCES = ("reference_test_suite", "reference_single_db")
