@@ -32,6 +32,7 @@ import logging
 import os
 import shutil
 import socket
+import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -44,7 +45,7 @@ import yaml
 from ftbench import serve
 from ftbench.errors import FtbenchError, InputError, MissingDependency
 from ftbench.lmeval.run import main as run_lm_eval
-from ftbench.tiny import DEMO_SHAPE, WHOLE_TOKENS, build_tiny_model, corpus_from_data
+from ftbench.tiny import DEMO_SHAPE, WHOLE_TOKENS, build_tiny_model
 
 if TYPE_CHECKING:
     from ftbench.finetune.lora_data import TrainingExample
@@ -87,7 +88,7 @@ class DemoConfig:
     recipe_steps: int = 275  # each recipe, from the base
     sql_train_rows: int = 400  # SQL rows mixed into the ViGGO training set: enough to learn the answer's shape
     serve_limit: int = 10  # ViGGO examples evaluated over HTTP (0: skip serving)
-    eval_batch_size: int = 32
+    eval_batch_size: int = 200  # one batch per task: a tiny model's generation is mostly per-step overhead
     port: int | None = None  # None: any free port
     health_timeout_s: float = 120.0
     progress: bool = True  # progress bars on stderr
@@ -166,19 +167,32 @@ class DemoResult:
 def run_demo(config: DemoConfig, say: Say = lambda _: None) -> DemoResult:
     """Every stage in order, each announced through ``say``; errors are FtbenchError subclasses."""
     started = time.monotonic()
+    passive_openmp()
     layout = prepare_out_dir(config.out_dir)
     require_extras()
     with _quiet_libraries():
         return _run_stages(config, layout, say, started)
 
 
+def passive_openmp() -> None:
+    """Let PyTorch's OpenMP threads sleep, not spin, while they wait for work, unless the user chose otherwise.
+
+    With the default (spinning) policy, two training threads on two cores that anything else also uses wait on
+    each other for whole time slices: measured on this 2-core machine under load, a training step took 14.7 s
+    with spinning threads, 3.5 s on one thread and 0.75 s with sleeping ones (benchmarks/bench_demo.py prints
+    the per-step figures). OpenMP reads the variable once, when PyTorch loads, so this must run before that.
+    """
+    if "torch" not in sys.modules:
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
 def _run_stages(config: DemoConfig, layout: DemoLayout, say: Say, started: float) -> DemoResult:
     stage = _stage_counter(say, started)
     stage("building the tiny model: a 0.91M-parameter Llama, BPE vocabulary of 2,048 trained on the training "
           "texts, each fixed instruction one token")
-    model_dir = build_tiny_model(layout.model_dir, corpus_from_data(limit=None), DEMO_SHAPE,
-                                 whole_tokens=WHOLE_TOKENS)
     train_set, eval_set = demo_examples(config.sql_train_rows)
+    model_dir = build_tiny_model(layout.model_dir, [example.text for example in train_set], DEMO_SHAPE,
+                                 whole_tokens=WHOLE_TOKENS)
     stage(f"training the shared base from scratch: {config.base_steps} steps on {len(train_set):,} examples "
           "(ViGGO + a slice of SQL), loss on the completion only")
     base = train_recipe(model_dir, demo_recipe("base", config.base_steps), train_set, eval_set, layout, config)
