@@ -171,3 +171,23 @@ def test_server_that_cannot_start_keeps_the_rest(tmp_path: Path, busy_port: int,
     assert str(out / "report" / "leaderboard.html") in str(failure.value)
     markdown = (out / "report" / "leaderboard.md").read_text(encoding="utf-8")
     assert RECIPE_NAMES["lora"] in markdown and "(served)" not in markdown
+
+
+def test_completion_loss_is_the_models_own_loss_over_completion_tokens() -> None:
+    """The fast loss (output layer from the first completion token on) equals ``model(**batch).loss``, and the
+    prompt's tokens do not count: changing a prompt token's label would change neither."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from ftbench.finetune.scratch import Encoded, collate, completion_loss
+
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(LlamaConfig(vocab_size=50, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+                                         num_attention_heads=2, num_key_value_heads=2, pad_token_id=0))
+    examples = [Encoded(ids=(5, 6, 7, 8, 9, 10, 11), start=4), Encoded(ids=(12, 13, 14, 15), start=2),
+                Encoded(ids=(16, 17, 18, 19, 20), start=3)]
+    batch = collate(examples, pad_id=0)
+    expected = model(**batch).loss
+    assert torch.allclose(completion_loss(model, batch), expected, atol=1e-6)
+    everything = {**batch, "labels": torch.where(batch["attention_mask"].bool(), batch["input_ids"], -100)}
+    assert not torch.allclose(model(**everything).loss, expected), "the prompt's tokens are not in the loss"
