@@ -195,10 +195,10 @@ def _run_stages(config: DemoConfig, layout: DemoLayout, say: Say, started: float
                                  whole_tokens=WHOLE_TOKENS)
     stage(f"training the shared base from scratch: {config.base_steps} steps on {len(train_set):,} examples "
           "(ViGGO + a slice of SQL), loss on the completion only")
-    base = train_recipe(model_dir, demo_recipe("base", config.base_steps), train_set, eval_set, layout, config)
+    base = train_recipe(model_dir, demo_recipe("base", config), train_set, eval_set, layout, config)
     stage(f"fine-tuning two recipes from the base, {config.recipe_steps} steps each: full fine-tuning and LoRA r=8")
-    recipes = {"base": base, **{name: train_recipe(base.model_dir, demo_recipe(name, config.recipe_steps),
-                                                   train_set, eval_set, layout, config) for name in ("full", "lora")}}
+    recipes = {"base": base, **{name: train_recipe(base.model_dir, demo_recipe(name, config), train_set, eval_set,
+                                                   layout, config) for name in ("full", "lora")}}
     stage(f"evaluating both recipes through lm-eval on {', '.join(config.tasks)} ({config.limit} examples each)")
     evaluations = [evaluate_recipe(name, recipes, task, config, layout) for name in ("full", "lora")
                    for task in config.tasks]
@@ -259,11 +259,19 @@ def demo_examples(sql_rows: int) -> tuple[list[TrainingExample], list[TrainingEx
     return train, held_out
 
 
-def demo_recipe(name: str, steps: int) -> Recipe:
-    """``base``: from scratch; ``full``: every parameter; ``lora``: rank-8 adapters on every linear layer."""
+def demo_recipe(name: str, config: DemoConfig) -> Recipe:
+    """``base``: from scratch; ``full``: every parameter; ``lora``: rank-8 adapters on every linear layer.
+
+    One cosine schedule spans the base and a recipe: each recipe continues from where the base stopped, at the
+    learning rate the base had reached. A base whose rate decays to 0 and recipes that warm up again to the peak
+    learn less in the same steps (measured: 0.15 vs 0.41 ViGGO exact match after 275 + 275 steps)."""
     from ftbench.finetune.scratch import Recipe
 
-    return Recipe(name=name, steps=steps, lora_r=8 if name == "lora" else None)
+    total = config.base_steps + config.recipe_steps
+    if name == "base":
+        return Recipe(name=name, steps=config.base_steps, schedule_steps=total)
+    return Recipe(name=name, steps=config.recipe_steps, first_step=config.base_steps, schedule_steps=total,
+                  lora_r=8 if name == "lora" else None)
 
 
 def train_recipe(model_dir: Path, recipe: Recipe, train_set: Sequence[TrainingExample],

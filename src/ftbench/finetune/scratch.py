@@ -34,10 +34,15 @@ Progress = Callable[[int, int, float], None]
 
 @dataclass(frozen=True)
 class Recipe:
-    """One training run: from which weights, how many steps, full-parameter or LoRA."""
+    """One training run: from which weights, how many steps, full-parameter or LoRA, and where in the learning-rate
+    schedule it runs: a run of ``steps`` steps from ``first_step`` of a ``schedule_steps``-step schedule (the
+    whole schedule when ``schedule_steps`` is None). The demo's recipes continue the base's schedule from where
+    the base stopped, as one run forked in two."""
 
     name: str
     steps: int
+    first_step: int = 0
+    schedule_steps: int | None = None
     learning_rate: float = 3e-3
     lora_r: int | None = None  # None: every parameter trains
     lora_alpha: int = 16
@@ -117,10 +122,11 @@ def collate(examples: Sequence[Encoded], pad_id: int) -> dict[str, Any]:
 
 
 def cosine_lr(step: int, recipe: Recipe) -> float:
-    """Linear warm-up, then cosine decay to 0 at the last step."""
-    if step < recipe.warmup_steps:
-        return recipe.learning_rate * (step + 1) / recipe.warmup_steps
-    progress = (step - recipe.warmup_steps) / max(1, recipe.steps - recipe.warmup_steps)
+    """Learning rate at the run's ``step``: linear warm-up, then cosine decay to 0 at the schedule's last step."""
+    at, total = recipe.first_step + step, recipe.schedule_steps or recipe.steps
+    if at < recipe.warmup_steps:
+        return recipe.learning_rate * (at + 1) / recipe.warmup_steps
+    progress = (at - recipe.warmup_steps) / max(1, total - recipe.warmup_steps)
     return recipe.learning_rate * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
 
