@@ -206,3 +206,17 @@ def test_recipes_continue_the_base_learning_rate_schedule_as_one_run() -> None:
     assert [cosine_lr(step, lora) for step in range(60)] == rates[100:]
     assert rates[100] > 0.3 * base.learning_rate and rates[-1] < 0.01 * base.learning_rate
     assert (base.steps, full.steps, lora.lora_r, full.lora_r) == (100, 60, 8, None)
+
+
+@needs_mirror
+def test_demo_trains_on_viggo_only_unless_sql_rows_are_asked_for(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ftbench import prompts
+    from ftbench.demo import demo_examples
+
+    monkeypatch.setenv("FTBENCH_DATA_DIR", str(mirror_dir()))
+    assert DemoConfig(out_dir=Path("unused")).sql_train_rows == 0
+    for sql_rows in (0, 5):
+        train, held_out = demo_examples(sql_rows)
+        sql = [example for example in train if example.prompt.startswith(prompts.SQL_INSTRUCTION)]
+        assert len(sql) == sql_rows and len(train) - sql_rows > 5000
+        assert any(example.prompt.startswith(prompts.SQL_INSTRUCTION) for example in held_out) == bool(sql_rows)
