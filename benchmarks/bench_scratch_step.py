@@ -2,7 +2,7 @@
 
     FTBENCH_DATA_DIR=../shared/data python benchmarks/bench_scratch_step.py [--steps 15] [--rounds 2]
 
-Builds the demo's 0.91M-parameter model once, then times the same batches (the demo's ViGGO + SQL training set,
+Builds the demo's 0.91M-parameter model once, then times the same batches (ViGGO and 400 SQL training rows,
 length-sorted batches of at most 3,000 tokens) in fresh processes, alternating, for each combination of:
 
 - loss: ``full`` (``model(**batch).loss``: the output layer over every position, as before) or ``completion``
