@@ -36,10 +36,15 @@ Progress = Callable[[int, int, float], None]
 
 @dataclass(frozen=True)
 class Recipe:
-    """One training run: from which weights, how many steps, full-parameter or LoRA."""
+    """One training run: from which weights, how many steps, full-parameter or LoRA, and where in the learning-rate
+    schedule it runs: a run of ``steps`` steps from ``first_step`` of a ``schedule_steps``-step schedule (the
+    whole schedule when ``schedule_steps`` is None). The demo's recipes continue the base's schedule from where
+    the base stopped, as one run forked in two."""
 
     name: str
     steps: int
+    first_step: int = 0
+    schedule_steps: int | None = None
     learning_rate: float = 3e-3
     lora_r: int | None = None  # None: every parameter trains
     lora_alpha: int = 16
@@ -119,10 +124,11 @@ def collate(examples: Sequence[Encoded], pad_id: int) -> dict[str, Any]:
 
 
 def cosine_lr(step: int, recipe: Recipe) -> float:
-    """Linear warm-up, then cosine decay to 0 at the last step."""
-    if step < recipe.warmup_steps:
-        return recipe.learning_rate * (step + 1) / recipe.warmup_steps
-    progress = (step - recipe.warmup_steps) / max(1, recipe.steps - recipe.warmup_steps)
+    """Learning rate at the run's ``step``: linear warm-up, then cosine decay to 0 at the schedule's last step."""
+    at, total = recipe.first_step + step, recipe.schedule_steps or recipe.steps
+    if at < recipe.warmup_steps:
+        return recipe.learning_rate * (at + 1) / recipe.warmup_steps
+    progress = (at - recipe.warmup_steps) / max(1, total - recipe.warmup_steps)
     return recipe.learning_rate * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
 
@@ -173,7 +179,7 @@ def _loop(model: Any, recipe: Recipe, data: list[Encoded], held_out: list[Encode
         batch = collate([data[i] for i in indices], pad_id)
         for group in optimizer.param_groups:
             group["lr"] = cosine_lr(step, recipe)
-        loss = model(**batch).loss
+        loss = completion_loss(model, batch)
         loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
@@ -188,6 +194,21 @@ def _loop(model: Any, recipe: Recipe, data: list[Encoded], held_out: list[Encode
     return curves, tokens_seen
 
 
+def completion_loss(model: Any, batch: dict[str, Any]) -> Any:
+    """Mean cross-entropy over the labelled (completion) tokens, as ``model(**batch).loss`` computes it, with the
+    output layer run only from the first completion position on: the prompt's logits are never needed, and the
+    2,048-way output layer is a third of the model's work."""
+    import torch
+
+    labels = batch["labels"]
+    first = int((labels != -100).int().argmax(dim=1).min())  # the earliest completion token of any row
+    positions = torch.arange(max(first - 1, 0), labels.shape[1] - 1)  # position p predicts token p + 1
+    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                   logits_to_keep=positions).logits
+    return torch.nn.functional.cross_entropy(logits.flatten(0, 1).float(), labels[:, positions + 1].flatten(),
+                                             ignore_index=-100)
+
+
 def eval_loss(model: Any, held_out: Sequence[Encoded], pad_id: int, batch_size: int = 32) -> float:
     """Mean completion-token loss over ``held_out`` (the model is left in training mode)."""
     import torch
@@ -198,7 +219,7 @@ def eval_loss(model: Any, held_out: Sequence[Encoded], pad_id: int, batch_size: 
         for start in range(0, len(held_out), batch_size):
             batch = collate(held_out[start: start + batch_size], pad_id)
             tokens = int((batch["labels"][:, 1:] != -100).sum())
-            total += float(model(**batch).loss) * tokens
+            total += float(completion_loss(model, batch)) * tokens
             count += tokens
     model.train()
     return total / max(count, 1)

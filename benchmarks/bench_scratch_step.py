@@ -1,0 +1,111 @@
+"""Seconds per training step of the demo's from-scratch recipe, old way and new way side by side.
+
+    FTBENCH_DATA_DIR=../shared/data python benchmarks/bench_scratch_step.py [--steps 15] [--rounds 2]
+
+Builds the demo's 0.91M-parameter model once, then times the same batches (ViGGO and 400 SQL training rows,
+length-sorted batches of at most 3,000 tokens) in fresh processes, alternating, for each combination of:
+
+- loss: ``full`` (``model(**batch).loss``: the output layer over every position, as before) or ``completion``
+  (:func:`ftbench.finetune.scratch.completion_loss`: the output layer from the first completion token on);
+- OpenMP wait policy: ``ACTIVE`` (threads spin while they wait; what PyTorch gets unless told otherwise) or
+  ``PASSIVE`` (threads sleep; what ``ftbench demo`` sets).
+
+Alternating in one run keeps the ratios meaningful on a machine that other work also loads; the load average is
+printed with every figure. The first two steps of each process are warm-up and not timed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+VARIANTS = (("full", "ACTIVE"), ("completion", "ACTIVE"), ("full", "PASSIVE"), ("completion", "PASSIVE"))
+WARMUP = 2
+
+
+def build(folder: Path) -> Path:
+    from ftbench.demo import demo_examples
+    from ftbench.tiny import DEMO_SHAPE, WHOLE_TOKENS, build_tiny_model
+
+    train_set, _ = demo_examples(400)
+    return build_tiny_model(folder, [example.text for example in train_set], DEMO_SHAPE, whole_tokens=WHOLE_TOKENS)
+
+
+def worker(model_dir: Path, loss_kind: str, steps: int) -> None:
+    import random
+
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from ftbench.demo import demo_examples
+    from ftbench.finetune.scratch import collate, completion_loss, encode, token_batches
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+    model.train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    data = encode(demo_examples(400)[0], tokenizer)
+    batches = token_batches(data, 3000, random.Random(0))[: steps + WARMUP]
+    timed = 0.0
+    for index, indices in enumerate(batches):
+        batch = collate([data[i] for i in indices], tokenizer.pad_token_id)
+        started = time.perf_counter()
+        loss = model(**batch).loss if loss_kind == "full" else completion_loss(model, batch)
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        if index >= WARMUP:
+            timed += time.perf_counter() - started
+    print(json.dumps({"s_per_step": timed / steps, "threads": torch.get_num_threads()}))
+
+
+def measure(model_dir: Path, loss_kind: str, policy: str, steps: int) -> float:
+    env = {**os.environ, "OMP_WAIT_POLICY": policy, "TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1"}
+    done = subprocess.run([sys.executable, __file__, "--worker", str(model_dir), "--loss", loss_kind,
+                           "--steps", str(steps)], capture_output=True, text=True, env=env, check=False)
+    if done.returncode != 0:
+        sys.exit(f"worker failed:\n{done.stderr[-2000:]}")
+    return float(json.loads(done.stdout.strip().splitlines()[-1])["s_per_step"])
+
+
+def load() -> str:
+    one, five, _ = os.getloadavg()
+    return f"load {one:.2f}, {five:.2f}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--steps", type=int, default=15, help="timed steps per process")
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--worker", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--loss", choices=("full", "completion"), default="completion", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker is not None:
+        worker(args.worker, args.loss, args.steps)
+        return
+    with tempfile.TemporaryDirectory(prefix="bench-scratch-") as tmp:
+        model_dir = build(Path(tmp) / "model")
+        print(f"{os.cpu_count()} CPU cores; {args.steps} timed steps per process, {args.rounds} rounds")
+        times: dict[tuple[str, str], list[float]] = {variant: [] for variant in VARIANTS}
+        for round_index in range(1, args.rounds + 1):
+            for variant in VARIANTS:
+                seconds = measure(model_dir, *variant, args.steps)
+                times[variant].append(seconds)
+                print(f"round {round_index}: loss={variant[0]:<10} OMP_WAIT_POLICY={variant[1]:<7} "
+                      f"{seconds:.3f} s/step ({load()})", flush=True)
+    old = statistics.median(times[("full", "ACTIVE")])
+    for variant, values in times.items():
+        median = statistics.median(values)
+        print(f"median loss={variant[0]:<10} OMP_WAIT_POLICY={variant[1]:<7} {median:.3f} s/step, "
+              f"{old / median:.2f}x the old way (full, ACTIVE)")
+
+
+if __name__ == "__main__":
+    main()
