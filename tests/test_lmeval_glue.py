@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import sysconfig
 import zipfile
 from collections.abc import Callable
 from importlib.metadata import entry_points
@@ -16,7 +17,7 @@ from typing import Any
 import pytest
 
 from ftbench import prompts
-from ftbench.lmeval import TASK_NAMES, hooks, installed_in_lm_eval, lm_eval_copy, tasks_dir
+from ftbench.lmeval import TASK_NAMES, hooks, installed_in_lm_eval, tasks_dir
 from ftbench.lmeval.run import main, task_manager_options
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -130,22 +131,52 @@ def test_the_entry_point_names_the_package_that_holds_the_yamls() -> None:
     assert set(TASK_NAMES) <= set(manager.all_tasks)
 
 
-def test_an_edited_yaml_is_what_ftbench_eval_loads_in_an_editable_install() -> None:
+@pytest.mark.slow
+def test_an_edited_yaml_is_what_ftbench_eval_loads_in_an_editable_install(tmp_path: Path) -> None:
     """From a checkout installed with ``pip install -e .``, an edit to a task YAML takes effect at once (version
-    1.0 used to keep loading from a copy inside lm-eval's folder)."""
-    from lm_eval.tasks import TaskManager
+    1.0 kept loading a copy inside lm-eval's folder). A real editable install into a throwaway venv (CI installs
+    ftbench as a wheel), beside a copy of lm-eval's code whose task folder holds no copy of ours."""
+    import lm_eval
 
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
+    python = venv / "bin" / "python"
+    site = Path(subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                               check=True, capture_output=True, text=True, timeout=60).stdout.strip())
+    # This environment's packages (lm-eval's dependencies, hatchling) after the venv's own, as a last .pth line:
+    # the editable install's path and the lm-eval copy below come first.
+    (site / "zz_parent_env.pth").write_text(sysconfig.get_paths()["purelib"] + "\n", encoding="utf-8")
+    installed = subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-deps", "--no-index",
+                                "--no-build-isolation", "-e", str(REPO_ROOT)], capture_output=True, text=True,
+                               timeout=300)
+    assert installed.returncode == 0, installed.stderr[-2000:]
+    shutil.copytree(Path(lm_eval.__file__).parent, site / "lm_eval",
+                    ignore=_without_builtin_tasks(Path(lm_eval.__file__).parent / "tasks"))
     yaml_file = REPO_ROOT / "src" / "ftbench" / "tasks" / "viggo" / "viggo_chat.yaml"
-    if tasks_dir() != yaml_file.parents[1]:
-        pytest.skip("ftbench is not installed editable from this checkout")
-    assert not installed_in_lm_eval(), f"an editable install left a copy in {lm_eval_copy()}"
     original = yaml_file.read_bytes()
     try:
         yaml_file.write_bytes(original.replace(b"\n  version: ", b"\n  version: 9.5 # "))
-        manager = TaskManager(**task_manager_options(["viggo_chat"], tasks_dir()))
-        assert manager.task_index["viggo_chat"].cfg["metadata"]["version"] == 9.5
+        probe = subprocess.run([str(python), "-c", _EDITABLE_PROBE], cwd=tmp_path, capture_output=True, text=True,
+                               timeout=300)
     finally:
         yaml_file.write_bytes(original)
+    assert probe.returncode == 0, probe.stderr[-2000:]
+    found = json.loads(probe.stdout.splitlines()[-1])
+    editable = str(REPO_ROOT / "src" / "ftbench" / "__init__.py")
+    assert found["modules"] == [editable, str(site / "lm_eval" / "__init__.py")]
+    assert found["copy_in_lm_eval"] is False
+    assert found["version"] == 9.5
+
+
+_EDITABLE_PROBE = """
+import json, ftbench, lm_eval
+from lm_eval.tasks import TaskManager
+from ftbench.lmeval import installed_in_lm_eval, tasks_dir
+from ftbench.lmeval.run import task_manager_options
+manager = TaskManager(**task_manager_options(["viggo_chat"], tasks_dir()))
+print(json.dumps({"modules": [ftbench.__file__, lm_eval.__file__], "copy_in_lm_eval": installed_in_lm_eval(),
+                  "version": manager.task_index["viggo_chat"].cfg["metadata"]["version"]}))
+"""
 
 
 def _build(version: str, out: Path) -> Path:
