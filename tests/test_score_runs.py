@@ -181,9 +181,12 @@ def test_resume_keeps_rows_scores_the_rest_and_ends_with_the_full_runs_file(tmp_
 
 
 def test_resume_after_ctrl_c(tmp_path: Path) -> None:
-    """A real SIGINT mid-run: one line on stderr, exit 130, the rows kept; --resume finishes the file."""
-    rows = [{**row, "prediction": "SELECT count(*) FROM singer a, singer b, singer c, singer d"}
-            for row in _sql_rows(40)]
+    """A real SIGINT mid-run: one line on stderr, exit 130, the rows kept; --resume finishes the file. Each row's
+    prediction differs (nothing judged once serves another row) and joins six tables (~30 ms a row), so the run is
+    still busy seconds after its first batch of rows is written (it once finished before the signal landed)."""
+    rows = [{**row, "prediction": f"SELECT count(*) FROM singer a, singer b, singer c, singer d, singer e, singer f "
+                                  f"WHERE a.age > {index}"}
+            for index, row in enumerate(_sql_rows(120))]
     source = _write(tmp_path / "in.jsonl", rows)
     output = tmp_path / "out.jsonl"
     command = [str(Path(sys.executable).parent / "ftbench"), "score", "sql", "--input", str(source),
