@@ -10,7 +10,9 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,7 @@ import pytest
 from click.testing import CliRunner
 
 from ftbench.cli import main
+from ftbench.errors import Interrupted
 from ftbench.scoring import ScoreRun, score_file
 from ftbench.sql import JudgeConfig, SqlScorer
 from ftbench.viggo import ViggoScorer
@@ -208,6 +211,100 @@ def test_resume_after_ctrl_c(tmp_path: Path) -> None:
     assert output.read_bytes() == fresh.read_bytes()
 
 
+ENDLESS = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c"
+
+
+def _lines(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def _mark_kept(path: Path) -> None:
+    """Tag the rows on disk, so a resumed run that scored them again would show it."""
+    _write(path, [{**row, "kept": True} for row in _lines(path)])
+
+
+def test_ctrl_c_mid_batch_keeps_every_row_the_judge_finished(tmp_path: Path) -> None:
+    """One batch of 16 rows; the sixth runs until the whole-row bound (20 s) ends it, so the run is surely
+    busy with it while the five before it are judged: they must be on disk then, before the Ctrl-C (a run
+    that writes a batch only when all of it is judged shows none, then all 16). --resume judges the rest."""
+    rows = _sql_rows(16)
+    rows[5]["prediction"] = ENDLESS
+    source = _write(tmp_path / "in.jsonl", rows)
+    output = tmp_path / "out.jsonl"
+    command = [str(Path(sys.executable).parent / "ftbench"), "score", "sql", "--input", str(source),
+               "--output", str(output), "--jobs", "1", "--no-progress", "--num-dbs", "2"]
+    process = subprocess.Popen([*command, "--timeout", "60"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and process.poll() is None and len(_lines(output)) < 5:
+        time.sleep(0.05)
+    on_disk_while_judging = [row["id"] for row in _lines(output)]
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert on_disk_while_judging == [f"r{i}" for i in range(5)], "judged rows not on disk at once"
+    assert process.returncode == 130, stderr
+    assert [row["id"] for row in _lines(output)] == [f"r{i}" for i in range(5)]
+    _mark_kept(output)
+    resumed = subprocess.run([*command, "--timeout", "0.5", "--resume"], capture_output=True, text=True, timeout=120)
+    assert resumed.returncode == 0, resumed.stderr
+    scored = _lines(output)
+    assert [row["id"] for row in scored] == [row["id"] for row in rows]
+    assert [bool(row.get("kept")) for row in scored] == [True] * 5 + [False] * 11
+    assert [row["error"] for row in scored] == [None] * 5 + ["timeout"] + [None] * 10
+    assert [row["exec_match"] for row in scored] == [i % 2 == 0 and i != 5 for i in range(16)]
+
+
+class BlockingScorer(SqlScorer):
+    """Never finishes the row whose id is "block"; notes in a folder each row it judged, once the row
+    was handed on (a worker sends a row back before it asks for the next)."""
+
+    def __init__(self, notes: Path) -> None:
+        super().__init__(JudgeConfig(n_databases=2))
+        self.notes = notes
+
+    def score(self, row: dict[str, Any]) -> dict[str, Any]:
+        (fields,) = self.score_many([row])
+        return fields
+
+    def score_many(self, rows: Sequence[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        for row in rows:
+            if row["id"] == "block":
+                time.sleep(3600)
+            yield from super().score_many([row])
+            (self.notes / row["id"]).touch()
+
+
+def test_ctrl_c_keeps_every_row_pool_workers_judged(tmp_path: Path) -> None:
+    """--jobs 2: batches of 8 rows; the first batch's worker stops at its sixth row for good, the other worker
+    judges the whole second batch meanwhile. On Ctrl-C every judged row is on disk, the second batch's too
+    (scored out of order), and --resume judges only the rest."""
+    rows = _sql_rows(16)
+    rows[5]["id"] = "block"
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    source, output = _write(tmp_path / "in.jsonl", rows), tmp_path / "out.jsonl"
+
+    def interrupt_once_judged() -> None:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and len(list(notes.iterdir())) < 13:  # rows 0-4 and 8-15
+            time.sleep(0.05)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    threading.Thread(target=interrupt_once_judged, daemon=True).start()
+    with pytest.raises(Interrupted):
+        score_file(BlockingScorer(notes), ScoreRun(source, output, jobs=2, progress=False))
+    judged = {path.name for path in notes.iterdir()}
+    assert sorted(row["id"] for row in _lines(output)) == sorted(judged)
+    assert len(judged) == 13
+    _mark_kept(output)
+    report = score_file(SqlScorer(JudgeConfig(n_databases=2)), ScoreRun(source, output, jobs=2, progress=False,
+                                                                        resume=True))
+    scored = _lines(output)
+    assert report.summary["n"] == 16 and [row["id"] for row in scored] == [row["id"] for row in rows]
+    assert [bool(row.get("kept")) for row in scored] == [row["id"] in judged for row in rows]
+    assert [row["exec_match"] for row in scored] == [i % 2 == 0 for i in range(16)]
+
+
 # --- pool workers that die -------------------------------------------------------------------------------
 
 class KillingScorer(SqlScorer):
@@ -218,10 +315,18 @@ class KillingScorer(SqlScorer):
         self.marker = marker
 
     def score(self, row: dict[str, Any]) -> dict[str, Any]:
+        self._trap(row)
+        return super().score(row)
+
+    def score_many(self, rows: Sequence[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        for row in rows:  # a batch dies at its fatal row, after the rows before it came back
+            self._trap(row)
+            yield from super().score_many([row])
+
+    def _trap(self, row: dict[str, Any]) -> None:
         if row["id"] == "always" or (row["id"] == "once" and not self.marker.exists()):
             self.marker.touch()
             os.kill(os.getpid(), signal.SIGKILL)
-        return super().score(row)
 
 
 def test_killed_pool_workers_are_replaced_and_their_rows_retried(tmp_path: Path) -> None:
@@ -245,10 +350,11 @@ class HangingScorer(SqlScorer):
 
     stall_s = 6.0
 
-    def score(self, row: dict[str, Any]) -> dict[str, Any]:
-        if row["id"] == "hang":
-            time.sleep(3600)
-        return super().score(row)
+    def score_many(self, rows: Sequence[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        for row in rows:  # score() goes through here too
+            if row["id"] == "hang":
+                time.sleep(3600)
+            yield from super().score_many([row])
 
 
 @pytest.mark.slow

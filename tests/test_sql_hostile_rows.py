@@ -292,3 +292,43 @@ def test_an_interrupted_wait_never_hands_a_late_answer_to_the_next_job() -> None
     assert worker._process is None  # the busy worker was ended, not left with a reply in its pipe
     verdict = judge(GOLD, "SELECT name FROM singer", CONTEXT, config=CONFIG)
     assert (verdict.exec_match, verdict.error) == (False, None), verdict
+
+
+def test_a_stream_of_answers_left_early_never_hands_a_late_answer_to_the_next_job() -> None:
+    """A caller that stops reading answers as they come (its consumer was interrupted) ends the worker, which
+    still had answers on their way; the next job gets its own answer. A stream read to its end keeps the worker."""
+    from ftbench.sql._isolation import SandboxWorker
+    from ftbench.sql._types import JudgeJob, Verdict
+
+    right, wrong = (JudgeJob(GOLD, query, CONTEXT, None, CONFIG) for query in (GOLD, "SELECT name FROM singer"))
+    worker = SandboxWorker(CONFIG.memory_mb)
+    try:
+        assert all(isinstance(reply, Verdict) and reply.exec_match for reply in worker.answers([right, right]))
+        process = worker._process
+        stream = worker.answers([right, right, right, right])
+        first = next(stream)
+        assert worker._process is process
+        stream.close()
+        assert worker._process is None
+        (reply,) = worker.ask_many([wrong])
+    finally:
+        worker.close()
+    assert isinstance(first, Verdict) and first.exec_match
+    assert isinstance(reply, Verdict) and (reply.exec_match, reply.error) == (False, None), reply
+
+
+def test_a_second_stream_in_the_same_thread_is_an_error_not_a_deadlock() -> None:
+    from ftbench.errors import SandboxError
+    from ftbench.sql._isolation import SandboxWorker
+    from ftbench.sql._types import JudgeJob
+
+    right = JudgeJob(GOLD, GOLD, CONTEXT, None, CONFIG)
+    worker = SandboxWorker(CONFIG.memory_mb)
+    try:
+        stream = worker.answers([right, right])
+        next(stream)
+        with pytest.raises(SandboxError, match="unfinished stream"):
+            worker.ask_many([right])
+        assert len(list(stream)) == 1  # the first stream is unharmed
+    finally:
+        worker.close()

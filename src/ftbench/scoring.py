@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Mapping, Sequence
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -19,7 +20,7 @@ from tqdm import tqdm
 
 from ftbench._jsonl import jsonl_objects
 from ftbench._output import RowJournal, row_keys
-from ftbench._pool import BATCH_ROWS, score_rows
+from ftbench._pool import BATCH_ROWS, RowsInterrupted, score_rows
 
 __all__ = ["BATCH_ROWS", "Row", "RowScorer", "ScoreReport", "ScoreRun", "mean_of", "read_rows", "score_file"]
 from ftbench.errors import EXIT_OK, EXIT_UNJUDGED_ROWS, InputError, Interrupted
@@ -29,8 +30,9 @@ Row = dict[str, Any]
 
 class RowScorer(Protocol):
     """What a task supplies to the runner. Instances must be picklable (they travel to workers). A scorer
-    may also have ``score_many(rows) -> list[Row]``, the fields of ``score`` for each row, which a
-    single-process run calls with several rows at once (see :func:`ftbench._pool.score_rows`)."""
+    may also have ``score_many(rows) -> Iterable[Row]``, the fields of ``score`` for each row, which the
+    runner calls with ``BATCH_ROWS`` rows at once (see :func:`ftbench._pool.score_rows`); an iterator that
+    gives each row's fields as soon as they are ready lets an interrupted run keep every row scored."""
 
     #: Fields every input row must carry; each must be a string.
     required: tuple[str, ...]
@@ -124,11 +126,7 @@ def score_file(scorer: RowScorer, run: ScoreRun) -> ScoreReport:
         bar = tqdm(total=len(rows), initial=len(rows) - len(todo), desc=f"scoring {run.input.name}", unit="row",
                    disable=not run.progress, file=sys.stderr)
         try:
-            for index, added in zip(todo, score_rows(scorer, [rows[i] for i in todo], run.jobs), strict=True):
-                full = {**rows[index], **added}
-                final[index] = full
-                journal.append(full)
-                bar.update(1)
+            _score_into(_Sink(rows, final, journal, bar), scorer, todo, run.jobs)
         except KeyboardInterrupt:
             bar.close()
             done = sum(row is not None for row in final)
@@ -138,6 +136,35 @@ def score_file(scorer: RowScorer, run: ScoreRun) -> ScoreReport:
         scored = [row for row in final if row is not None]
         journal.finish(scored)
     return _report(scorer, scored)
+
+
+@dataclass
+class _Sink:
+    """Where a scored row goes: the run's final rows, the output file (at once), the progress bar."""
+
+    rows: list[Row]
+    final: list[Row | None]
+    journal: RowJournal
+    bar: tqdm[Any]
+
+    def keep(self, index: int, added: Row) -> None:
+        full = {**self.rows[index], **added}
+        self.final[index] = full
+        self.journal.append(full)
+        self.bar.update(1)
+
+
+def _score_into(sink: _Sink, scorer: RowScorer, todo: list[int], jobs: int) -> None:
+    """Score the rows at ``todo``, each kept as soon as it is scored; on Ctrl-C, also those scored out of
+    order (a later row before an earlier one), then re-raise."""
+    try:
+        with closing(score_rows(scorer, [sink.rows[i] for i in todo], jobs)) as results:  # workers stop at once
+            for index, added in zip(todo, results, strict=True):
+                sink.keep(index, added)
+    except RowsInterrupted as interrupt:
+        for position, added in interrupt.scored.items():
+            sink.keep(todo[position], added)  # --resume puts them in place
+        raise
 
 
 def _report(scorer: RowScorer, scored: list[Row]) -> ScoreReport:

@@ -15,7 +15,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,6 +52,7 @@ class SandboxWorker:
         self._process: subprocess.Popen[bytes] | None = None
         self._workdir: Path | None = None
         self._board: mmap.mmap | None = None
+        self._holder: int | None = None  # the thread reading a stream of answers
 
     def ask(self, job: Job) -> object:
         """The worker's answer to ``job``, or :class:`Lost`. A worker that dies without overrunning
@@ -59,28 +60,38 @@ class SandboxWorker:
         return self.ask_many([job])[0]
 
     def ask_many(self, jobs: Sequence[Job]) -> list[object]:
-        """The answers to ``jobs``, in order, as :meth:`ask` would give them one by one. They travel in
-        one message and come back as each is answered: one round trip between the processes instead
-        of one per job, which is most of a job's cost on a real database. A job its worker dies or is
-        killed on gets its :class:`Lost` and the rest go to a new worker."""
-        replies: list[object] = []
-        retried = -1  # the job already sent a second time after its worker died
-        with self._lock:
-            while len(replies) < len(jobs):
-                start = len(replies)
-                answered = self._attempt(jobs[start:])
-                lost = answered[-1] if answered and isinstance(answered[-1], Lost) else None
-                if lost is not None and not lost.overran:
-                    answered.pop()
-                    if retried != start + len(answered):
-                        retried = start + len(answered)
-                        replies.extend(answered)
-                        continue
-                    answered.append(Lost(False, f"{lost.detail}; died again on retry"))
-                replies.extend(answered)
-        return replies
+        """The answers to ``jobs``, in order, as :meth:`ask` would give them one by one (see :meth:`answers`)."""
+        return list(self.answers(jobs))
 
-    def _attempt(self, jobs: Sequence[Job]) -> list[object]:
+    def answers(self, jobs: Sequence[Job]) -> Generator[object, None, None]:
+        """The answers to ``jobs``, in order, each as soon as the worker gives it. They travel in one
+        message: one round trip between the processes instead of one per job, which is most of a job's
+        cost on a real database. A job its worker dies or is killed on gets its :class:`Lost` and the
+        rest go to a new worker. Holds the worker until the last answer is read; a caller that stops
+        early (or is interrupted) closes the iterator, and the worker with it, so answers still on
+        their way never pass for the next caller's."""
+        if self._holder == threading.get_ident():
+            raise SandboxError("this thread still holds an unfinished stream of sandbox answers")
+        with self._lock:
+            self._holder = threading.get_ident()
+            answered = 0
+            retried = -1  # the job already sent a second time after its worker died
+            try:
+                while answered < len(jobs):
+                    for reply in self._attempt(jobs[answered:]):
+                        if isinstance(reply, Lost) and not reply.overran:
+                            if retried != answered:
+                                retried = answered
+                                break  # the rest, from this job on, go to a new worker
+                            reply = Lost(False, f"{reply.detail}; died again on retry")
+                        answered += 1
+                        yield reply
+            finally:
+                self._holder = None
+                if answered < len(jobs):
+                    self.close()
+
+    def _attempt(self, jobs: Sequence[Job]) -> Iterator[object]:
         """Answers to the first jobs of ``jobs``: all of them, or up to and including a :class:`Lost`."""
         process = self._started()
         if process.stdin is None or process.stdout is None:
@@ -93,15 +104,13 @@ class SandboxWorker:
             write_frame(process.stdin, frame)
         except OSError:
             self.close()
-            return [Lost(False, "the sandbox worker exited before taking the job")]
-        replies: list[object] = []
-        try:
-            while len(replies) < len(jobs) and not (replies and isinstance(replies[-1], Lost)):
-                replies.append(self._await(process))
-        except BaseException:  # e.g. Ctrl-C while waiting: its late answer must never pass for the next job's
-            self.close()
-            raise
-        return replies
+            yield Lost(False, "the sandbox worker exited before taking the job")
+            return
+        for _ in jobs:
+            reply = self._await(process)
+            yield reply
+            if isinstance(reply, Lost):
+                return
 
     def _await(self, process: subprocess.Popen[bytes]) -> object:
         stdout = process.stdout

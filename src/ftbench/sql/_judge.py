@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
+from contextlib import closing
 from dataclasses import dataclass, replace
 
 from ftbench.sql._modes import effective_mode
-from ftbench.sql._text import encodable, sandboxed_many, sql_validity
+from ftbench.sql._text import encodable, sandboxed_stream, sql_validity
 from ftbench.sql._types import JudgeConfig, JudgeJob, Verdict
 
 _DEFAULT = JudgeConfig()
@@ -37,14 +38,25 @@ def judge(gold: str, prediction: str, context: str, *, db_id: str | None = None,
 def judge_many(pairs: Sequence[SqlPair], *, config: JudgeConfig | None = None) -> list[Verdict]:
     """:func:`judge` for each pair, in order, the same verdicts: the pairs go to the sandbox worker
     together (one round trip between processes instead of one per pair)."""
+    with closing(judge_stream(pairs, config=config)) as verdicts:
+        return list(verdicts)
+
+
+def judge_stream(pairs: Sequence[SqlPair], *, config: JudgeConfig | None = None) -> Generator[Verdict, None, None]:
+    """The verdicts of :func:`judge_many`, each as soon as it is ready, so a caller can keep every
+    verdict given before an interruption. Close it when stopping early (it holds the sandbox worker
+    until the last verdict is read)."""
     config = config or _DEFAULT
-    verdicts: list[Verdict | None] = [_refused(pair, config) for pair in pairs]
-    todo = [index for index, verdict in enumerate(verdicts) if verdict is None]
-    jobs = [JudgeJob(pairs[i].gold, pairs[i].prediction, pairs[i].context, pairs[i].db_id, config) for i in todo]
-    for index, reply in zip(todo, sandboxed_many(jobs, config), strict=True):
-        verdicts[index] = _from_reply(reply)
-    return [replace(verdict, judge=effective_mode(config, pair.db_id))
-            for pair, verdict in zip(pairs, verdicts, strict=True) if verdict is not None]
+    refused = [_refused(pair, config) for pair in pairs]  # before the stream takes the worker
+    jobs = [JudgeJob(pair.gold, pair.prediction, pair.context, pair.db_id, config)
+            for pair, verdict in zip(pairs, refused, strict=True) if verdict is None]
+    replies = sandboxed_stream(jobs, config)
+    try:
+        for pair, verdict in zip(pairs, refused, strict=True):
+            judged = verdict if verdict is not None else _from_reply(next(replies))
+            yield replace(judged, judge=effective_mode(config, pair.db_id))
+    finally:
+        replies.close()
 
 
 def _refused(pair: SqlPair, config: JudgeConfig) -> Verdict | None:

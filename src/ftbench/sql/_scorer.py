@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
 from ftbench.scoring import Row, mean_of
-from ftbench.sql._judge import SqlPair, judge_many
+from ftbench.sql._judge import SqlPair, judge_stream
 from ftbench.sql._modes import effective_mode
 from ftbench.sql._text import encodable, exact_match, sql_validity
 from ftbench.sql._types import ERROR_KINDS, JUDGE_MODES, JudgeConfig
@@ -42,14 +43,17 @@ class SqlScorer:
             raise ValueError(f"gold is not one valid SQL statement: {gold[:80]!r}")
 
     def score(self, row: Row) -> Row:
-        return self.score_many([row])[0]
+        (fields,) = self.score_many([row])  # the whole stream, so it lets go of the worker
+        return fields
 
-    def score_many(self, rows: Sequence[Row]) -> list[Row]:
-        """:meth:`score` for several rows, judged together (one round trip to the sandbox worker)."""
+    def score_many(self, rows: Sequence[Row]) -> Iterator[Row]:
+        """:meth:`score` for several rows, judged together (one round trip to the sandbox worker), each
+        row's fields given as soon as its verdict is in, so an interrupted run keeps every judged row."""
         pairs = [SqlPair(row["gold"], row["prediction"], row["context"], row.get("db_id")) for row in rows]
-        return [{"exec_match": verdict.exec_match, "exact_match": exact_match(pair.gold, pair.prediction),
-                 "valid_sql": verdict.valid_sql, "error": verdict.error, "judge": verdict.judge}
-                for pair, verdict in zip(pairs, judge_many(pairs, config=self.config), strict=True)]
+        with closing(judge_stream(pairs, config=self.config)) as verdicts:
+            for pair, verdict in zip(pairs, verdicts, strict=True):
+                yield {"exec_match": verdict.exec_match, "exact_match": exact_match(pair.gold, pair.prediction),
+                       "valid_sql": verdict.valid_sql, "error": verdict.error, "judge": verdict.judge}
 
     def failed(self, row: Row, detail: str) -> Row:
         return {"exec_match": False, "exact_match": exact_match(row["gold"], row["prediction"]),

@@ -3,7 +3,7 @@ sandbox worker, like everything else that hands untrusted text to SQLite)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
 
 from ftbench.sql._types import JudgeConfig, JudgeJob, ValidityJob
 
@@ -47,12 +47,19 @@ def sandboxed(job: JudgeJob | ValidityJob) -> object:
 
 def sandboxed_many(jobs: Sequence[JudgeJob | ValidityJob], config: JudgeConfig) -> list[object]:
     """:func:`sandboxed` for several jobs of one configuration, sent to the worker together."""
+    return list(sandboxed_stream(jobs, config))
+
+
+def sandboxed_stream(jobs: Sequence[JudgeJob | ValidityJob], config: JudgeConfig) -> Generator[object, None, None]:
+    """The replies of :func:`sandboxed_many`, each as soon as it is ready. Close the generator when
+    stopping early: it holds the worker until its last reply is read."""
     if not jobs:
-        return []
+        return
     if config.sandbox == "inline":
         from ftbench.sql._engine import answer  # the caller imports the engine only when it runs inline
 
-        return [answer(job) for job in jobs]
+        yield from (answer(job) for job in jobs)
+        return
     from ftbench.sql._isolation import worker_for
 
-    return worker_for(config.memory_mb).ask_many(jobs)
+    yield from worker_for(config.memory_mb).answers(jobs)
