@@ -15,6 +15,9 @@ With ``--tsse DIR`` (a checkout of taoyds/test-suite-sql-eval; it needs ``sqlpar
 also judges every row on the real database: that gives a single-DB reference for all eight systems, and
 the speed of its loop next to ours (same pairs, same run; ``--jobs 1`` for one process each). When ``test-suite`` comes
 first in ``--modes``, its verdicts also serve as a reference for the modes after it (all eight systems).
+Beside the wall times it prints CPU times (this process and, on Linux, its child processes: the sandbox
+worker that judges, the pool with ``--jobs`` > 1): on a loaded machine wall time says as much about the
+other work as about the judge, and ``exec_eval`` hands every query to a thread, which load slows most.
 """
 
 from __future__ import annotations
@@ -78,17 +81,18 @@ def _judge_rows(rows: list[Row]) -> list[Verdict]:
     return judge_many(pairs, config=_CONFIG)
 
 
-def judge_all(rows: list[Row], config: JudgeConfig, jobs: int) -> tuple[list[Verdict], float]:
-    """Verdicts in row order, and the wall time. Rows are sent grouped by gold, so per-process caches hit,
-    ``BATCH_ROWS`` at a time, as ``ftbench score sql --jobs 1`` sends them to its sandbox worker. With one
-    process, the sandbox worker is started before the clock (printed apart; exec_eval has no such cost);
-    with several, starting the pool and its workers is in the time."""
+def judge_all(rows: list[Row], config: JudgeConfig, jobs: int) -> tuple[list[Verdict], float, float | None]:
+    """Verdicts in row order, the wall time and the CPU time (None where it cannot be read). Rows are
+    sent grouped by gold, so per-process caches hit, ``BATCH_ROWS`` at a time, as ``ftbench score sql
+    --jobs 1`` sends them to its sandbox worker. With one process, the sandbox worker is started before
+    the clock (printed apart; exec_eval has no such cost); with several, starting the pool and its
+    workers is in the time."""
     order = sorted(range(len(rows)), key=lambda i: (rows[i]["db_id"], rows[i]["gold"]))
     if jobs <= 1:
         started = time.perf_counter()
         judge_many([SqlPair("SELECT 1", "SELECT 1", "")], config=config)
         print(f"(sandbox worker started in {time.perf_counter() - started:.1f} s, not counted)")
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), cpu_seconds()
     ordered = [rows[i] for i in order]
     batches = [ordered[start:start + BATCH_ROWS] for start in range(0, len(ordered), BATCH_ROWS)]
     with tqdm(total=len(rows), desc=f"judge {config.judge}", unit="row", file=sys.stderr, leave=False) as bar:
@@ -98,11 +102,36 @@ def judge_all(rows: list[Row], config: JudgeConfig, jobs: int) -> tuple[list[Ver
         else:
             with multiprocessing.get_context("spawn").Pool(jobs, initializer=_init, initargs=(config,)) as pool:
                 verdicts = list(_counted(pool.imap(_judge_rows, batches), bar))
-    elapsed = time.perf_counter() - started
+    elapsed, used = time.perf_counter() - started, cpu_seconds()
     result: list[Verdict | None] = [None] * len(rows)
     for index, verdict in zip(order, verdicts, strict=True):
         result[index] = verdict
-    return [verdict for verdict in result if verdict is not None], elapsed
+    return [verdict for verdict in result if verdict is not None], elapsed, _spent(cpu, used)
+
+
+def cpu_seconds() -> float | None:
+    """CPU seconds of this process and its live children (Linux ``/proc``; None elsewhere). A pool's
+    processes end inside the measured span: ``RUSAGE_CHILDREN`` holds those once reaped."""
+    import resource
+
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    total = time.process_time() + children.ru_utime + children.ru_stime
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return None
+    ticks = os.sysconf("SC_CLK_TCK")
+    for stat in proc.glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # ended meanwhile
+        if int(fields[1]) == os.getpid():  # fields after the name: state, ppid, ..., utime (12), stime (13)
+            total += (int(fields[11]) + int(fields[12])) / ticks
+    return total
+
+
+def _spent(before: float | None, after: float | None) -> float | None:
+    return after - before if before is not None and after is not None else None
 
 
 def _counted(batches: Iterable[list[Verdict]], bar: tqdm[Any]) -> Iterable[Verdict]:
@@ -111,12 +140,13 @@ def _counted(batches: Iterable[list[Verdict]], bar: tqdm[Any]) -> Iterable[Verdi
         yield from batch
 
 
-def exec_eval_all(rows: list[Row], tsse: Path, db_dir: Path) -> tuple[list[bool], float]:
-    """test-suite-sql-eval's ``eval_exec_match`` (single DB, DISTINCT kept) on every row, and its wall time."""
+def exec_eval_all(rows: list[Row], tsse: Path, db_dir: Path) -> tuple[list[bool], float, float | None]:
+    """test-suite-sql-eval's ``eval_exec_match`` (single DB, DISTINCT kept) on every row, its wall time
+    and its CPU time (its threads are this process's)."""
     sys.path.insert(0, str(tsse.resolve()))
     import exec_eval  # type: ignore[import-not-found]
 
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), cpu_seconds()
     verdicts = []
     for row in rows:
         path = db_dir / row["db_id"] / f"{row['db_id']}.sqlite"
@@ -125,7 +155,7 @@ def exec_eval_all(rows: list[Row], tsse: Path, db_dir: Path) -> tuple[list[bool]
                                                       keep_distinct=True, progress_bar_for_each_datapoint=False) == 1)
         except AssertionError:  # the gold itself failed (exec_eval asserts)
             verdicts.append(False)
-    return verdicts, time.perf_counter() - started
+    return verdicts, time.perf_counter() - started, _spent(cpu, cpu_seconds())
 
 
 # ---------------------------------------------------------------- categories
@@ -265,26 +295,38 @@ def main(argv: Iterable[str] | None = None) -> int:
     rows = read_predictions(data / "spider_predictions", _csv(args.systems), args.limit)
     print(f"{len(rows)} rows, {len({row['system'] for row in rows})} systems, jobs={args.jobs}")
     extra: dict[str, list[bool]] = {}
-    timings: list[tuple[str, float]] = []
+    timings: list[tuple[str, float, float | None]] = []
     if args.tsse is not None:
-        extra["exec_eval (computed)"], seconds = exec_eval_all(rows, args.tsse, db_dir)
-        timings.append(("test-suite-sql-eval exec_eval loop, 1 process", seconds))
+        extra["exec_eval (computed)"], seconds, cpu = exec_eval_all(rows, args.tsse, db_dir)
+        timings.append(("test-suite-sql-eval exec_eval loop, 1 process", seconds, cpu))
         print(f"exec_eval accuracy: {_percent(sum(extra['exec_eval (computed)']), len(rows))}")
     for mode in _csv(args.modes) or []:
         config = config_for(mode, db_dir)
-        verdicts, seconds = judge_all(rows, config, args.jobs)
-        timings.append((f"ftbench {mode}, {args.jobs} process(es)", seconds))
+        verdicts, seconds, cpu = judge_all(rows, config, args.jobs)
+        timings.append((f"ftbench {mode}, {args.jobs} process(es)", seconds, cpu))
         report(mode, rows, [verdict.exec_match for verdict in verdicts], extra)
         if "exec_eval (computed)" in extra:
             report_exec_eval(verdicts, extra["exec_eval (computed)"])
         report_categories(rows, verdicts, args.show, extra.get("ftbench test-suite"))
         if mode == "test-suite":  # a reference for the systems without one, for the modes after it
             extra["ftbench test-suite"] = [verdict.exec_match for verdict in verdicts]
-    print("\nwall time on the same pairs:")
-    for name, seconds in timings:
+    print(f"\nwall and CPU time on the same pairs (load average {os.getloadavg()[0]:.1f}):")
+    for name, seconds, cpu in timings:
         rate, cost = len(rows) / seconds, 1000 * seconds / len(rows)
-        print(f"  {name:48s} {seconds:8.1f} s  {rate:8.1f} rows/s  {cost:7.2f} ms/row")
+        used = f"{cpu:8.1f} s CPU {1000 * cpu / len(rows):7.2f} ms/row" if cpu is not None else ""
+        print(f"  {name:48s} {seconds:8.1f} s  {rate:8.1f} rows/s  {cost:7.2f} ms/row  {used}")
+    report_ratios(timings)
     return 0
+
+
+def report_ratios(timings: list[tuple[str, float, float | None]]) -> None:
+    """Each mode's throughput relative to exec_eval's loop, by wall and by CPU time."""
+    if not timings or not timings[0][0].startswith("test-suite-sql-eval"):
+        return
+    _, wall, cpu = timings[0]
+    for name, seconds, used in timings[1:]:
+        by_cpu = f", {cpu / used:.2f}x by CPU time" if cpu is not None and used else ""
+        print(f"  {name}: {wall / seconds:.2f}x exec_eval's throughput by wall time{by_cpu}")
 
 
 if __name__ == "__main__":

@@ -227,3 +227,101 @@ def test_infinities_and_nan_read_as_floats(text: str) -> None:
     from ftbench.sql._numbers import as_number
 
     assert isinstance(as_number(text), float)
+
+
+SONGS = ("CREATE TABLE singer (singer_id INTEGER, name VARCHAR, country VARCHAR, age INTEGER, rating REAL); "
+         "CREATE TABLE song (song_id INTEGER, singer_id INTEGER, title VARCHAR, sales REAL)")
+SONGS_GOLD = ("SELECT T1.name, count(*) FROM singer AS T1 JOIN song AS T2 ON T1.singer_id = T2.singer_id "
+              "WHERE T1.country = 'France' AND T1.age > 30 AND T2.title LIKE '%love%' AND T1.rating IS NOT NULL "
+              "GROUP BY T1.name HAVING count(*) > 2 ORDER BY T2.sales DESC LIMIT 3")
+SONGS_PREDICTION = "SELECT name, count(*) FROM singer WHERE country = 'Spain' AND rating > 2.5 GROUP BY name"
+
+
+def _songs_databases(*predictions: str) -> list[list[tuple[object, ...]]]:
+    """Every row of the 16 databases of each prediction's plan (keys, references, literals, LIKE, NULLs,
+    count bounds, dense and empty tables), each database filled from scratch."""
+    from ftbench.sql._synth import DATABASES, _create_statement, _empty_database, build_database, make_plan
+
+    tables = []
+    for prediction in predictions:
+        plan = make_plan(SONGS, SONGS_GOLD, prediction)
+        for index in range(8):
+            for dense in (False, True):
+                DATABASES.clear()
+                connection = sqlite3.connect(":memory:")
+                connection.deserialize(build_database(plan, 0, index, dense))
+                tables += [connection.execute(f"SELECT * FROM {name} ORDER BY rowid").fetchall()
+                           for name in ("singer", "song")]
+    _empty_database.cache_clear()
+    _create_statement.cache_clear()
+    return tables
+
+
+def test_synthesized_databases_are_the_ones_earlier_versions_drew() -> None:
+    """Verdicts must not move when synthesis gets faster: the same plan and seed draw the very same rows
+    as before (digest taken from the code before the draws were spelled out with ``_below``)."""
+    import hashlib
+
+    tables = _songs_databases(SONGS_GOLD, SONGS_PREDICTION)
+    assert any(None in row for rows in tables for row in rows) and any(not rows for rows in tables)
+    digest = hashlib.sha256(b"".join(repr(rows).encode() for rows in tables)).hexdigest()
+    assert digest == "2f71129c4ac82aad575ee2d54939ac4e19b719f256058f2302babbd203075c9d"
+
+
+def test_spelled_out_draws_are_the_random_modules_own() -> None:
+    import random
+
+    from ftbench.sql._synth import _below
+
+    for seed in range(20):
+        ours, theirs = random.Random(seed), random.Random(seed)
+        below = _below(ours)
+        for size in (1, 2, 3, 5, 7, 26, 1000):
+            items = list(range(size))
+            assert items[below(size)] == theirs.choice(items)
+            assert 3 + below(5) == theirs.randint(3, 7)
+
+
+def test_plans_that_share_tables_share_the_empty_template_and_draw_as_if_alone() -> None:
+    """The empty-table template is cached by its CREATE statements, so the plans of one example reuse it;
+    the databases are those drawn with every cache cold."""
+    from ftbench.sql._synth import DATABASES, _empty_database, build_database, make_plan
+
+    predictions = (SONGS_GOLD, SONGS_GOLD.replace("'France'", "'Spain'"))  # other values, same tables
+    cold = _songs_databases(*predictions)
+    DATABASES.clear()
+    plans = [make_plan(SONGS, SONGS_GOLD, prediction) for prediction in predictions]
+    assert plans[0] != plans[1]
+    warm = []
+    for plan in plans:
+        for index in range(8):
+            for dense in (False, True):
+                connection = sqlite3.connect(":memory:")
+                connection.deserialize(build_database(plan, 0, index, dense))
+                warm += [connection.execute(f"SELECT * FROM {name} ORDER BY rowid").fetchall()
+                         for name in ("singer", "song")]
+    assert warm == cold
+    assert _empty_database.cache_info().currsize == 1 and _empty_database.cache_info().hits == 31
+
+
+def test_a_prediction_that_writes_cannot_change_a_reused_database() -> None:
+    """Databases and the gold's results are reused across predictions: a write slipped into one of them
+    must neither succeed nor change what the next prediction is judged on."""
+    from ftbench.sql import SqlPair, _engine, judge_many
+    from ftbench.sql._synth import DATABASES, make_plan, open_database
+
+    gold = "SELECT name FROM singer WHERE age > 23"
+    writes = ["DELETE FROM singer", "UPDATE singer SET age = 99", "INSERT INTO singer (name) VALUES ('x')",
+              "WITH x AS (SELECT 1) DELETE FROM singer", "SELECT 1; DELETE FROM singer", "DROP TABLE singer",
+              "CREATE TEMP TABLE singer AS SELECT 'x' AS name", "REPLACE INTO singer (name) VALUES ('y')"]
+    fresh = judge(gold, "SELECT name FROM singer WHERE 23 < age", SINGER, config=INLINE)
+    pairs = [SqlPair(gold, sql, SINGER) for sql in [gold, *writes, "SELECT name FROM singer WHERE 23 < age"]]
+    verdicts = judge_many(pairs, config=INLINE)
+    assert verdicts[0].exec_match and verdicts[-1] == fresh and fresh.exec_match
+    assert [verdict.error for verdict in verdicts[1:-1]] == ["forbidden"] * len(writes)
+    plan = make_plan(SINGER, gold, gold)
+    query = "SELECT * FROM singer ORDER BY rowid"
+    targets = [_engine.Target(f"mock #{index}", plan, index) for index in range(INLINE.n_databases)]
+    reused = [_engine._open_cached(target, INLINE).execute(query).fetchall() for target in targets]  # those judged on
+    DATABASES.clear()
+    assert reused == [open_database(plan, 0, index).execute(query).fetchall() for index in range(INLINE.n_databases)]

@@ -14,6 +14,7 @@ import re
 import sqlite3
 import string
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import cached_property, lru_cache
 from typing import NamedTuple
@@ -420,12 +421,11 @@ def _filled_database(plan: DataPlan, seed: int, index: int, dense: bool) -> sqli
     drawn = _drawn_rows(plan, seed, index, dense)
     connection = sqlite3.connect(":memory:")
     try:
-        connection.deserialize(_empty_database(plan))
+        connection.deserialize(_empty_database(_create_statements(plan)))
         for name, columns in plan.tables:
             marks = ", ".join("?" * len(columns))
             quoted = name.replace('"', '""')
-            connection.executemany(f'INSERT INTO "{quoted}" VALUES ({marks})',
-                                   [tuple(row.values()) for row in drawn[name]])
+            connection.executemany(f'INSERT INTO "{quoted}" VALUES ({marks})', drawn[name])
         connection.commit()
     except BaseException:
         connection.close()
@@ -433,7 +433,11 @@ def _filled_database(plan: DataPlan, seed: int, index: int, dense: bool) -> sqli
     return connection
 
 
-def _drawn_rows(plan: DataPlan, seed: int, index: int, dense: bool) -> dict[str, list[dict[str, Value | None]]]:
+#: A drawn row: a value (or NULL) per column, in the table's order.
+DrawnRow = list[Value | None]
+
+
+def _drawn_rows(plan: DataPlan, seed: int, index: int, dense: bool) -> dict[str, list[DrawnRow]]:
     rng = random.Random(_stable_seed(plan, seed, index))
     shape = _shape(rng, index, dense)
     pools = {pool.key: _draw_pool(rng, pool, shape) for pool in plan.pools}
@@ -448,12 +452,13 @@ def _drawn_rows(plan: DataPlan, seed: int, index: int, dense: bool) -> dict[str,
 
 
 @lru_cache(maxsize=64)
-def _empty_database(plan: DataPlan) -> bytes:
-    """The plan's tables without rows, ``serialize()``d: its eight databases start from one copy of
-    it instead of running the ``CREATE TABLE`` statements eight times."""
+def _empty_database(statements: tuple[str, ...]) -> bytes:
+    """Tables without rows, ``serialize()``d: the eight databases of a plan start from one copy of it
+    instead of running the ``CREATE TABLE`` statements eight times, and so do the plans of one example
+    that differ only in their values (most of them)."""
     connection = sqlite3.connect(":memory:")
     try:
-        for create in _create_statements(plan):
+        for create in statements:
             connection.execute(create)
         connection.execute("PRAGMA user_version = 1")  # writes page 1: a database without tables serializes too
         connection.commit()
@@ -462,29 +467,37 @@ def _empty_database(plan: DataPlan) -> bytes:
         connection.close()
 
 
-def _keep_references(rng: random.Random, plan: DataPlan, drawn: dict[str, list[dict[str, Value | None]]]) -> None:
+def _keep_references(rng: random.Random, plan: DataPlan, drawn: dict[str, list[DrawnRow]]) -> None:
     """A referencing column holds only values its parent key holds (or NULL), as a foreign key demands."""
+    positions = {name: {column.name: position for position, column in enumerate(columns)}
+                 for name, columns in plan.tables}
     for name, columns in plan.tables:
-        for column in columns:
+        for position, column in enumerate(columns):
             if column.parent is None or column.parent[0] not in drawn:
                 continue
             parent_table, parent_column = column.parent
-            present = [row[parent_column] for row in drawn[parent_table] if row.get(parent_column) is not None]
+            parent_position = positions[parent_table][parent_column]
+            present = [row[parent_position] for row in drawn[parent_table] if row[parent_position] is not None]
             if not present and column.not_null:
                 drawn[name] = []  # no row can reference an empty parent
                 continue
             allowed = set(present)
             for row in drawn[name]:
-                if row[column.name] is not None and row[column.name] not in allowed:
-                    row[column.name] = rng.choice(present) if present else None
+                if row[position] is not None and row[position] not in allowed:
+                    row[position] = rng.choice(present) if present else None
 
 
 @lru_cache(maxsize=512)
 def _create_statements(plan: DataPlan) -> tuple[str, ...]:
     """``CREATE TABLE`` statements written by sqlite-utils (quoting, affinities), once per plan."""
-    database = Database(memory=True)
-    return tuple(database.create_table_sql(name, {c.name: _AFFINITY_TYPES[c.affinity] for c in columns})
-                 for name, columns in plan.tables)
+    return tuple(_create_statement(name, tuple((c.name, c.affinity) for c in columns)) for name, columns in plan.tables)
+
+
+@lru_cache(maxsize=1024)
+def _create_statement(name: str, columns: tuple[tuple[str, str], ...]) -> str:
+    """Once per table and column affinities: the plans of one example mostly share their tables."""
+    return Database(memory=True).create_table_sql(name, {column: _AFFINITY_TYPES[affinity]
+                                                         for column, affinity in columns})
 
 
 def _private_pools(rng: random.Random, plan: DataPlan, shape: _Shape,
@@ -526,21 +539,32 @@ def _stable_seed(plan: DataPlan, seed: int, index: int) -> int:
 
 def _draw_pool(rng: random.Random, pool: PoolPlan, shape: _Shape) -> list[Value]:
     """A few random values of the pool's kind: few enough that rows repeat (GROUP BY, DISTINCT)."""
-    size = rng.randint(*shape.pool_size)
+    below = _below(rng)
+    smallest, largest = shape.pool_size
+    size = smallest + below(largest - smallest + 1)  # rng.randint(*shape.pool_size)
     if pool.affinity == "TEXT":
-        return [_word(rng) for _ in range(size)]
+        return [_word(rng, below) for _ in range(size)]
     numbers = [value for value in map(as_number, pool.literals) if value is not None]
     low, high = (int(min(numbers)) - 6, int(max(numbers)) + 6) if numbers else (0, 40)
     if pool.affinity == "REAL":
         return [round(rng.uniform(low, high), 1) for _ in range(size)]
-    return [rng.randint(low, high) for _ in range(size)]
+    return [low + below(high - low + 1) for _ in range(size)]  # rng.randint(low, high)
 
 
-def _word(rng: random.Random) -> str:
+def _below(rng: random.Random) -> Callable[[int], int]:
+    """``rng``'s own ``_randbelow``: ``rng.choice(seq)`` is ``seq[below(len(seq))]`` and
+    ``rng.randint(a, b)`` is ``a + below(b - a + 1)``, the very same draws without the two or three
+    Python calls around them (synthesis makes about a hundred thousand of them per thousand rows)."""
+    below: Callable[[int], int] = rng._randbelow  # type: ignore[attr-defined]
+    return below
+
+
+def _word(rng: random.Random, below: Callable[[int], int] | None = None) -> str:
     # ``rng.choices(ascii_lowercase, k=rng.randint(3, 7))`` inlined, the same draws (one ``random()`` per
     # letter, ``floor(random() * 26)``): the hottest line of synthesis.
     draw = rng.random
-    return "".join([_LETTERS[int(draw() * 26)] for _ in range(rng.randint(3, 7))])
+    length = 3 + (below or _below(rng))(5)
+    return "".join([_LETTERS[int(draw() * 26)] for _ in range(length)])
 
 
 def _block_sizes(rng: random.Random, plan: DataPlan, shape: _Shape) -> list[int]:
@@ -576,19 +600,19 @@ def _fitting(values: tuple[Value, ...], affinity: str) -> tuple[Value, ...]:
 
 
 def _draw_rows(rng: random.Random, plan: DataPlan, shape: _Shape, table: str, columns: tuple[ColumnPlan, ...],
-               draws: _Draws) -> list[dict[str, Value | None]]:
+               draws: _Draws) -> list[DrawnRow]:
     # The hottest loop of synthesis: each cell's lookups done once per column, not once per cell.
-    cells = [(column.name, _CellDraws(column.not_null, draws.pools[column.pool], draws.literals[column.pool],
-                                      draws.loose[column.pool], draws.private[column.name + "\0" + table]))
-             for column in columns]
-    rows: list[dict[str, Value | None]] = []
+    cells = [_CellDraws(column.not_null, draws.pools[column.pool], draws.literals[column.pool],
+                        draws.loose[column.pool], draws.private[column.name + "\0" + table]) for column in columns]
+    rows: list[DrawnRow] = []
+    draw_cell = _cell_drawer(rng, shape)
     for copies in _block_sizes(rng, plan, shape):
-        row = {name: _draw_cell(rng, shape, cell) for name, cell in cells}
-        rows.extend(dict(row) for _ in range(copies))
-    for column in columns:
+        row = [draw_cell(cell) for cell in cells]
+        rows.extend([row.copy() for _ in range(copies)])
+    for position, column in enumerate(columns):
         if column.unique:
             for row, value in zip(rows, _distinct_values(rng, draws, column, len(rows)), strict=True):
-                row[column.name] = value
+                row[position] = value
     return rows
 
 
@@ -616,14 +640,22 @@ class _CellDraws(NamedTuple):
     private: list[Value]
 
 
-def _draw_cell(rng: random.Random, shape: _Shape, cell: _CellDraws) -> Value | None:
-    draw = rng.random()
-    if draw < shape.null_rate:
-        return None if not cell.not_null else rng.choice(cell.pool)
-    if cell.literals and draw < shape.null_rate + shape.literal_rate:
-        return rng.choice(cell.literals)
-    if cell.loose and draw > 0.93:
-        return rng.choice(cell.loose)
-    if draw > 0.85 and not shape.dense:
-        return rng.choice(cell.private)
-    return rng.choice(cell.pool)
+def _cell_drawer(rng: random.Random, shape: _Shape) -> Callable[[_CellDraws], Value | None]:
+    """One cell's draw for one database: NULL, a literal, a loose constant, a private or a pool value
+    (``rng.choice`` spelled out with :func:`_below`, the same draws)."""
+    random_, below = rng.random, _below(rng)
+    null_rate, literal_limit, private = shape.null_rate, shape.null_rate + shape.literal_rate, not shape.dense
+
+    def draw_cell(cell: _CellDraws) -> Value | None:
+        draw = random_()
+        if draw < null_rate:
+            return None if not cell.not_null else cell.pool[below(len(cell.pool))]
+        if cell.literals and draw < literal_limit:
+            return cell.literals[below(len(cell.literals))]
+        if cell.loose and draw > 0.93:
+            return cell.loose[below(len(cell.loose))]
+        if draw > 0.85 and private:
+            return cell.private[below(len(cell.private))]
+        return cell.pool[below(len(cell.pool))]
+
+    return draw_cell
