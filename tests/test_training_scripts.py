@@ -1,0 +1,76 @@
+"""The scripts in training/ end with the exit codes of ftbench.errors, each after one line on stderr."""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from ftbench.errors import EXIT_INTERRUPTED, InputError
+
+ROOT = Path(__file__).resolve().parents[1]
+#: The scripts and the command-line module a script forwards to.
+SCRIPTS = [*sorted((ROOT / "training").glob("*.py")), ROOT / "src" / "ftbench" / "finetune" / "openai" / "cli.py"]
+
+
+def _literal_exit_codes(path: Path) -> list[str]:
+    """``return 0``, ``sys.exit(130)`` and the like: exit codes written as numbers instead of ftbench.errors names."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        value = node.value if isinstance(node, ast.Return) else None
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute | ast.Name) and node.args and \
+                getattr(node.func, "attr", getattr(node.func, "id", "")) == "exit":
+            value = node.args[0]
+        if isinstance(value, ast.Constant) and isinstance(value.value, int) and not isinstance(value.value, bool):
+            found.append(f"{path.name}:{node.lineno}: {ast.unparse(node)}")
+    return found
+
+
+@pytest.mark.parametrize("path", SCRIPTS, ids=lambda p: p.name)
+def test_scripts_take_their_exit_codes_from_the_errors_module(path: Path) -> None:
+    assert _literal_exit_codes(path) == []
+
+
+def test_the_literal_check_sees_a_number(tmp_path: Path) -> None:
+    path = tmp_path / "script.py"
+    path.write_text("import sys\ndef main() -> int:\n    return 0\nsys.exit(130)\nsys.exit(main())\n",
+                    encoding="utf-8")
+    assert _literal_exit_codes(path) == ["script.py:3: return 0", "script.py:4: sys.exit(130)"]
+
+
+def _lora_sft() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("lora_sft_under_test", ROOT / "training" / "lora_sft.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _args(tmp_path: Path, *extra: str) -> list[str]:
+    return ["--config", str(ROOT / "training" / "configs" / "tiny_cpu.yaml"), "--output_dir", str(tmp_path / "run"),
+            *extra]
+
+
+def test_lora_sft_bad_input_is_one_line_and_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = _lora_sft().main(_args(tmp_path, "--lora_rank", "8"))
+    err = capsys.readouterr().err
+    assert code == InputError.exit_code
+    assert err.startswith("error: command line: unknown config key(s) lora_rank") and err.count("\n") == 1
+
+
+def test_lora_sft_ctrl_c_is_exit_130_and_says_how_to_resume(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    script = _lora_sft()
+
+    def interrupted(*args: Any) -> Any:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(script, "prepare", interrupted)
+    assert script.main(_args(tmp_path)) == EXIT_INTERRUPTED
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "interrupted: the checkpoint-N folders saved in output_dir are kept; run the same command with --resume "
+        "to continue"]
