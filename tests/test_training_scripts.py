@@ -74,3 +74,32 @@ def test_lora_sft_ctrl_c_is_exit_130_and_says_how_to_resume(tmp_path: Path, monk
     assert capsys.readouterr().err.strip().splitlines() == [
         "interrupted: the checkpoint-N folders saved in output_dir are kept; run the same command with --resume "
         "to continue"]
+
+
+# --- a new user's mistakes: one line naming what to fix, a documented exit code ------------------------------
+
+
+def test_relative_paths_from_another_folder_say_where_they_were_looked_for(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """The README's commands run from the repository root; from elsewhere, the message shows the folder used."""
+    from ftbench.finetune.openai import cli as openai_cli
+
+    monkeypatch.chdir(tmp_path)
+    runs = [(_lora_sft().main, ["--config", "training/configs/tiny_cpu.yaml"], "config file not found"),
+            (openai_cli.main, ["validate", "--config", "training/configs/openai_spider.yaml"],
+             "config file not found"),
+            (openai_cli.main, ["validate", "--tokenizer", "estimate", "spider.jsonl"],
+             "cannot read training file (No such file or directory)")]
+    for main, argv, problem in runs:
+        assert main(argv) == InputError.exit_code
+        err = capsys.readouterr().err
+        assert err.endswith(f" (looked for in {tmp_path}): {problem}\n") and err.count("\n") == 1, err
+
+
+def test_a_base_model_path_from_another_folder_says_where_it_was_looked_for(tmp_path: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    from ftbench.finetune.lora.checks import check_base_model
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(InputError, match=rf"ftbench-out/demo/tiny-model \(looked for in {tmp_path}\): no such dir"):
+        check_base_model("ftbench-out/demo/tiny-model")

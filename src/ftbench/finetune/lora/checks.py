@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ftbench._paths import where
 from ftbench.errors import InputError, InsufficientMemory, MissingDependency
 
 if TYPE_CHECKING:
@@ -28,7 +29,7 @@ def check_base_model(base_model: str, **hub_kwargs: Any) -> Any:
 
     path = Path(base_model).expanduser()
     if _looks_like_path(base_model) and not path.exists():
-        raise InputError(f"base_model {base_model!r}: no such directory")
+        raise InputError(f"base_model {where(base_model)}: no such directory")
     if path.is_dir() and not (path / "config.json").is_file():
         raise InputError(f"base_model {base_model!r}: directory has no config.json; is it a Hugging Face model?")
     try:

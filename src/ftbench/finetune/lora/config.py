@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import yaml
 
+from ftbench._paths import where
 from ftbench.errors import InputError
 from ftbench.finetune.lora.checks import cuda_available
 from ftbench.pricing import A40_PRICE_PER_HOUR
@@ -210,7 +211,7 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     try:
         loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError as err:
-        raise InputError(f"{path}: config file not found") from err
+        raise InputError(f"{where(path)}: config file not found") from err
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
         raise InputError(f"{path}: cannot read as a YAML config ({err})") from err
     if not isinstance(loaded, dict):
