@@ -103,3 +103,17 @@ def test_a_base_model_path_from_another_folder_says_where_it_was_looked_for(tmp_
     monkeypatch.chdir(tmp_path)
     with pytest.raises(InputError, match=rf"ftbench-out/demo/tiny-model \(looked for in {tmp_path}\): no such dir"):
         check_base_model("ftbench-out/demo/tiny-model")
+
+
+def test_a_missing_train_file_is_not_blamed_on_the_mirror(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ftbench.data import load_viggo
+    from ftbench.errors import DataError
+    from ftbench.finetune.lora.data import task_examples
+
+    monkeypatch.setenv("FTBENCH_DATA_DIR", str(tmp_path / "mirror"))
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(DataError) as raised:
+        task_examples("viggo", "train", "data/train.csv")
+    assert str(raised.value) == f"data/train.csv (looked for in {tmp_path}): file not found"
+    with pytest.raises(DataError, match=r"viggo/test\.csv: file not found \(FTBENCH_DATA_DIR points at a mirror"):
+        load_viggo("test")
