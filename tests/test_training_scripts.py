@@ -117,3 +117,16 @@ def test_a_missing_train_file_is_not_blamed_on_the_mirror(tmp_path: Path, monkey
     assert str(raised.value) == f"data/train.csv (looked for in {tmp_path}): file not found"
     with pytest.raises(DataError, match=r"viggo/test\.csv: file not found \(FTBENCH_DATA_DIR points at a mirror"):
         load_viggo("test")
+
+
+def test_estimate_on_a_file_with_a_bad_row_names_the_file_and_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from ftbench.finetune.openai import cli as openai_cli
+
+    path = tmp_path / "train.jsonl"
+    good = '{"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}\n'
+    path.write_text(good * 3 + "{not json\n", encoding="utf-8")
+    assert openai_cli.main(["estimate", "--tokenizer", "estimate", str(path)]) == InputError.exit_code
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {path}:4: ") and f"`validate {path}` lists every problem" in err, err
+    assert err.count("\n") == 1

@@ -190,7 +190,8 @@ def cmd_estimate(args: argparse.Namespace) -> None:
     model = args.model or DEFAULT_MODEL
     price = price_for(model, _override(args))
     counter = _counter(args, model)
-    estimate = estimate_fine_tune(read_jsonl(_required_file(args)), model, counter, price, args.n_epochs)
+    path = _required_file(args)
+    estimate = estimate_fine_tune(read_jsonl(path), model, counter, price, args.n_epochs, source=str(path))
     print("\n".join(format_estimate(estimate)))
     print(f"price: {price.model}, {price.provenance} ({price.source})")
 
