@@ -27,7 +27,8 @@ trl's ``TrlParser`` as trl's own ``sft.py`` parses them:
 Writes ``<output_dir>/checkpoint-N/`` every ``save_steps``, the adapter to ``<output_dir>/adapter/`` and
 ``<output_dir>/run.json`` (config, git hash, steps, tokens seen, loss curves, wall time, GPU, world size, per-rank and
 global batch, GPU-hours = wall time × world size, cost); under ``accelerate launch`` only rank 0 writes.
-Evaluate the adapter with lm-eval::
+Errors end with one line on stderr and an exit code of ``ftbench.errors`` (the README's table); Ctrl-C exits 130
+and keeps the checkpoints. Evaluate the adapter with lm-eval::
 
     lm_eval --model hf --model_args pretrained=codellama/CodeLlama-34b-hf,peft=<output_dir>/adapter --tasks spider_sql
 """

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ftbench._paths import where
 from ftbench.errors import InputError
 from ftbench.finetune.lora.checks import (
     check_base_model,
@@ -122,8 +123,8 @@ def resume_checkpoint(output_dir: Path, resume: bool | str) -> Path | None:
     if isinstance(resume, str):
         chosen = Path(resume)
         if not (chosen / "trainer_state.json").is_file():
-            raise InputError(f"resume={resume!r}: not a checkpoint directory (no trainer_state.json); --resume "
-                             "without a value continues from the last checkpoint-N in output_dir")
+            raise InputError(f"{where(resume)}: not a checkpoint directory to resume from (no trainer_state.json); "
+                             "--resume without a value continues from the last checkpoint-N in output_dir")
         return chosen
     if resume and last is None:
         raise InputError(f"--resume: no checkpoint-N directory in {output_dir} to resume from")
