@@ -252,6 +252,8 @@ def test_lora_flops_and_mfu() -> None:
     ("--load_in_4bit true", r"load_in_4bit=True is not supported .*4-bit QLoRA.*load_in_8bit"),
     ("--bnb_4bit_quant_type fp4", r"bnb_4bit_quant_type='fp4' is not supported .*QLoRA"),
     ("--dataset_text_field prompt", r"dataset_text_field='prompt' is not supported .*builds the datasets"),
+    ("--chat_template_path t.jinja", r"chat_template_path='t.jinja' is not supported .*completion-form prompts"),
+    ("--assistant_only_loss true", r"assistant_only_loss=True is not supported .*loss: completion"),
     ("--model_init_kwargs {\"revision\":\"v1\"}", r"model_init_kwargs=.* not supported .*use dtype.*model_revision"),
     ("--include_num_input_tokens_seen false", r"include_num_input_tokens_seen=.* cannot be set here: .*run.json"),
     ("--completion_only_loss true", r"completion_only_loss=True cannot be set here: .*loss: completion"),

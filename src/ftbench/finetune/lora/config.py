@@ -72,6 +72,10 @@ UNSUPPORTED: dict[str, tuple[Any, str]] = {
                                 "model_revision, trust_remote_code and load_in_8bit"),
     "dataset_text_field": ("text", "ftbench builds the datasets from the task (column text, or prompt and "
                                    "completion with loss: completion)"),
+    "chat_template_path": (None, "lora_sft.py trains on the completion-form prompts of ftbench.prompts, which no "
+                                 "chat template touches"),
+    "assistant_only_loss": (False, "the datasets are not conversational; loss: completion trains on the answer "
+                                   "only"),
 }
 
 
