@@ -257,6 +257,7 @@ def test_lora_flops_and_mfu() -> None:
     ("--model_init_kwargs {\"revision\":\"v1\"}", r"model_init_kwargs=.* not supported .*use dtype.*model_revision"),
     ("--include_num_input_tokens_seen false", r"include_num_input_tokens_seen=.* cannot be set here: .*run.json"),
     ("--completion_only_loss true", r"completion_only_loss=True cannot be set here: .*loss: completion"),
+    ("--do_predict true", r"do_predict=True cannot be set here: .*never predicts"),
 ])
 def test_trl_keys_lora_sft_would_ignore_or_overwrite_are_refused(override: str, message: str) -> None:
     with pytest.raises(InputError, match=message):
@@ -265,7 +266,8 @@ def test_trl_keys_lora_sft_would_ignore_or_overwrite_are_refused(override: str, 
 
 def test_trl_keys_that_agree_with_ftbench_are_accepted() -> None:
     config = load_config(CONFIGS / "tiny_cpu.yaml", ["--loss", "completion", "--completion_only_loss", "true",
-                                                     "--use_peft", "true", "--load_in_4bit", "false"])
+                                                     "--use_peft", "true", "--load_in_4bit", "false",
+                                                     "--do_train", "true"])
     assert config.training.completion_only_loss is True
 
 

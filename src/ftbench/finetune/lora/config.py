@@ -61,7 +61,9 @@ STUDY_DEFAULTS: dict[str, Any] = {
 _REQUIRED = ("task", "model_name_or_path", "output_dir")
 #: Keys ftbench sets itself from its own settings: given with another value, they would be silently overwritten.
 DERIVED = {"include_num_input_tokens_seen": "ftbench counts the non-padding tokens for run.json's tokens_seen",
-           "completion_only_loss": "it follows ftbench's loss key (loss: completion or loss: full)"}
+           "completion_only_loss": "it follows ftbench's loss key (loss: completion or loss: full)",
+           # TrainingArguments leaves these to scripts; lora_sft.py always trains and never predicts.
+           "do_train": "lora_sft.py always trains", "do_predict": "lora_sft.py never predicts (use lm-eval)"}
 _QLORA = "4-bit QLoRA is not supported; use load_in_8bit: true (the study's int8) or no quantization"
 #: Keys of trl's ``sft.py`` that lora_sft.py cannot honour, with the one value it accepts: any other is an error.
 UNSUPPORTED: dict[str, tuple[Any, str]] = {
@@ -262,7 +264,8 @@ def _check_honoured(config: LoraRunConfig, given: set[str]) -> None:
         value = getattr(config.model, key, getattr(config.training, key, accepted))
         if value != accepted:
             raise InputError(f"{key}={value!r} is not supported by lora_sft.py: {why}")
-    derived = {"include_num_input_tokens_seen": "non_padding", "completion_only_loss": config.task.loss == "completion"}
+    derived = {"include_num_input_tokens_seen": "non_padding", "completion_only_loss": config.task.loss == "completion",
+               "do_train": True, "do_predict": False}
     for key, why in DERIVED.items():
         value = getattr(config.training, key)
         if key in given and value != derived[key]:
