@@ -59,7 +59,8 @@ STUDY_DEFAULTS: dict[str, Any] = {
     "ddp_find_unused_parameters": False,
 }
 _REQUIRED = ("task", "model_name_or_path", "output_dir")
-#: Keys ftbench sets itself from its own settings: given with another value, they would be silently overwritten.
+#: Keys whose value the script fixes (ftbench derives them, or the script's stages imply them): given with another
+#: value, they would be silently overwritten or ignored.
 DERIVED = {"include_num_input_tokens_seen": "ftbench counts the non-padding tokens for run.json's tokens_seen",
            "completion_only_loss": "it follows ftbench's loss key (loss: completion or loss: full)",
            # TrainingArguments leaves these to scripts; lora_sft.py always trains and never predicts.
