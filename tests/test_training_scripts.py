@@ -130,3 +130,39 @@ def test_estimate_on_a_file_with_a_bad_row_names_the_file_and_line(
     err = capsys.readouterr().err
     assert err.startswith(f"error: {path}:4: ") and f"`validate {path}` lists every problem" in err, err
     assert err.count("\n") == 1
+
+
+@pytest.mark.usefixtures("data_env")
+def test_a_lora_output_dir_that_cannot_be_written_fails_before_the_model_loads(
+        tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Else the first checkpoint (save_steps in) would fail, losing those steps."""
+    from ftbench.errors import OutputError
+    from ftbench.finetune import lora
+    from ftbench.finetune.lora import trainer as lora_trainer
+    from ftbench.finetune.lora.config import load_config
+
+    monkeypatch.setattr(lora_trainer, "load_model", lambda config: pytest.fail("the model loaded first"))
+    in_the_way = tmp_path / "a-file"
+    in_the_way.write_text("not a folder", encoding="utf-8")
+    config = load_config(ROOT / "training" / "configs" / "tiny_cpu.yaml",
+                         ["--model_name_or_path", str(tiny_model), "--output_dir", str(in_the_way / "run")])
+    with pytest.raises(OutputError, match=r"a-file/run: cannot write the run there"):
+        lora.train(config)
+
+
+def test_openai_submit_to_an_out_that_cannot_be_written_stops_before_any_request(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """Else the job would be created (and paid for) with nowhere to record it."""
+    from ftbench.finetune.openai import cli as openai_cli
+
+    train = tmp_path / "train.jsonl"
+    row = '{"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}\n'
+    train.write_text(row * 10, encoding="utf-8")
+    in_the_way = tmp_path / "a-file"
+    in_the_way.write_text("not a folder", encoding="utf-8")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-a-key")
+    code = openai_cli.main(["submit", "--train", str(train), "--out", str(in_the_way / "out"), "--base-url",
+                            "http://127.0.0.1:9/v1", "--max-attempts", "1"])
+    err = capsys.readouterr().err
+    assert code == InputError.exit_code, err
+    assert err.splitlines()[-1].startswith(f"error: {in_the_way / 'out'}: cannot write the run there")

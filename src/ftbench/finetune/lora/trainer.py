@@ -34,7 +34,7 @@ from ftbench.finetune.lora.checks import (
 from ftbench.finetune.lora.config import LoraRunConfig
 from ftbench.finetune.lora.data import TrainingExample, check_fits, task_examples, to_dataset
 from ftbench.finetune.lora.run import WallClock, build_record, local_rank
-from ftbench.finetune.record import RUN_JSON, LoraRunRecord, write_run_json
+from ftbench.finetune.record import RUN_JSON, LoraRunRecord, check_run_dir_writable, write_run_json
 
 if TYPE_CHECKING:
     from datasets import Dataset
@@ -64,8 +64,10 @@ class TrainResult:
 
 
 def prepare(config: LoraRunConfig) -> PreparedData:
-    """Every check that can fail fast, in order: launch, base model, device support, data, lengths, memory."""
+    """Every check that can fail fast, in order: launch, output folder, base model, device support, data, lengths,
+    memory."""
     check_launch(config)
+    check_run_dir_writable(Path(config.output_dir))
     model_config = check_base_model(config.base_model, **config.hub_kwargs)
     check_device_support(config)
     train_split, eval_split = config.splits
