@@ -363,3 +363,15 @@ def test_a_fresh_run_refuses_an_output_dir_holding_a_finished_run(tiny_model: Pa
     with pytest.raises(InputError, match=r"already holds a finished run .*choose another output_dir"):
         lora.train(config)
     assert (finished / "run.json").read_text(encoding="utf-8") == '{"kind": "lora"}'
+
+
+def test_resuming_a_finished_run_at_its_last_step_is_refused(tmp_path: Path) -> None:
+    """It would train nothing and rewrite run.json; raising max_steps is how to go on."""
+    last = _fake_checkpoint(tmp_path / "run" / "checkpoint-30")
+    (last / "trainer_state.json").write_text('{"global_step": 30}', encoding="utf-8")
+    (tmp_path / "run" / "run.json").write_text('{"kind": "lora"}', encoding="utf-8")
+    config = load_config(CONFIGS / "tiny_cpu.yaml", ["--output_dir", str(tmp_path / "run")])
+    with pytest.raises(InputError, match=r"checkpoint-30 is at step 30 and the run already finished \(max_steps=30\)"):
+        lora.checkpoint_to_resume(config, resume=True)
+    longer = load_config(CONFIGS / "tiny_cpu.yaml", ["--output_dir", str(tmp_path / "run"), "--max_steps", "60"])
+    assert lora.checkpoint_to_resume(longer, resume=True) == last

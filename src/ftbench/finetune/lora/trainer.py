@@ -18,6 +18,7 @@ shard of each batch; only rank 0 writes the adapter, the checkpoints' wall clock
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -116,7 +117,21 @@ def checkpoint_to_resume(config: LoraRunConfig, resume: bool | str = False) -> P
     if resume and wanted and resume != wanted:
         raise InputError(f"--resume {resume if isinstance(resume, str) else ''}and resume_from_checkpoint={wanted!r} "
                          "disagree; give one of them")
-    return resume_checkpoint(Path(config.output_dir), resume or wanted)
+    checkpoint = resume_checkpoint(Path(config.output_dir), resume or wanted)
+    if checkpoint is not None and (Path(config.output_dir) / RUN_JSON).is_file():
+        _check_steps_left(checkpoint, config.training.max_steps)
+    return checkpoint
+
+
+def _check_steps_left(checkpoint: Path, max_steps: int) -> None:
+    """Resuming a finished run at its last step would train nothing and only rewrite its adapter and run.json."""
+    try:
+        step = int(json.loads((checkpoint / "trainer_state.json").read_text(encoding="utf-8"))["global_step"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return  # Trainer reports an unreadable state itself
+    if 0 < max_steps <= step:
+        raise InputError(f"{checkpoint} is at step {step} and the run already finished (max_steps={max_steps}); "
+                         "raise max_steps to train it further")
 
 
 def resume_checkpoint(output_dir: Path, resume: bool | str) -> Path | None:
