@@ -330,8 +330,10 @@ def test_trls_resume_from_checkpoint_picks_the_checkpoint(tmp_path: Path) -> Non
                                                      "--resume_from_checkpoint", str(elsewhere)])
     assert lora.checkpoint_to_resume(config) == elsewhere
     assert lora.checkpoint_to_resume(config, resume=str(elsewhere)) == elsewhere, "both given, in agreement"
-    with pytest.raises(InputError, match="disagree; give one of them"):
+    with pytest.raises(InputError, match=r"^--resume and resume_from_checkpoint=.* disagree; give one of them"):
         lora.checkpoint_to_resume(config, resume=True)
+    with pytest.raises(InputError, match=r"^--resume other and resume_from_checkpoint=.* disagree"):
+        lora.checkpoint_to_resume(config, resume="other")
 
 
 def test_resume_from_checkpoint_true_in_a_yaml_file_is_the_last_checkpoint(tmp_path: Path) -> None:

@@ -115,8 +115,8 @@ def checkpoint_to_resume(config: LoraRunConfig, resume: bool | str = False) -> P
     trl_value = config.training.resume_from_checkpoint
     wanted: bool | str = trl_value if trl_value not in (None, False, "") else False
     if resume and wanted and resume != wanted:
-        raise InputError(f"--resume {resume if isinstance(resume, str) else ''}and resume_from_checkpoint={wanted!r} "
-                         "disagree; give one of them")
+        given = f"--resume {resume}" if isinstance(resume, str) else "--resume"
+        raise InputError(f"{given} and resume_from_checkpoint={wanted!r} disagree; give one of them")
     checkpoint = resume_checkpoint(Path(config.output_dir), resume or wanted)
     if checkpoint is not None and (Path(config.output_dir) / RUN_JSON).is_file():
         _check_steps_left(checkpoint, config.training.max_steps)
