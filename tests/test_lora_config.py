@@ -242,3 +242,138 @@ def test_lora_flops_and_mfu() -> None:
     assert lora_flops_per_token(shape, 200) - lora_flops_per_token(shape, 100) == 6 * 48 * 8192 * 100
     assert peak_tflops("NVIDIA H200") == 989.5 and peak_tflops("cpu") is None
     assert mfu(1000.0, 1e12, 1000.0) == pytest.approx(1.0) and mfu(1.0, 1.0, None) is None
+
+
+# --- trl's keys: each one honoured, or refused with a reason; none silently ignored -----------------------------
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    ("--use_peft false", r"use_peft=False is not supported by lora_sft.py: .*LoRA adapters only"),
+    ("--load_in_4bit true", r"load_in_4bit=True is not supported .*4-bit QLoRA.*load_in_8bit"),
+    ("--bnb_4bit_quant_type fp4", r"bnb_4bit_quant_type='fp4' is not supported .*QLoRA"),
+    ("--dataset_text_field prompt", r"dataset_text_field='prompt' is not supported .*builds the datasets"),
+    ("--chat_template_path t.jinja", r"chat_template_path='t.jinja' is not supported .*completion-form prompts"),
+    ("--assistant_only_loss true", r"assistant_only_loss=True is not supported .*loss: completion"),
+    ("--model_init_kwargs {\"revision\":\"v1\"}", r"model_init_kwargs=.* not supported .*use dtype.*model_revision"),
+    ("--include_num_input_tokens_seen false", r"include_num_input_tokens_seen=.* cannot be set here: .*run.json"),
+    ("--completion_only_loss true", r"completion_only_loss=True cannot be set here: .*loss: completion"),
+    ("--do_predict true", r"do_predict=True cannot be set here: .*never predicts"),
+])
+def test_trl_keys_lora_sft_would_ignore_or_overwrite_are_refused(override: str, message: str) -> None:
+    with pytest.raises(InputError, match=message):
+        load_config(CONFIGS / "tiny_cpu.yaml", override.split())
+
+
+def test_trl_keys_that_agree_with_ftbench_are_accepted() -> None:
+    config = load_config(CONFIGS / "tiny_cpu.yaml", ["--loss", "completion", "--completion_only_loss", "true",
+                                                     "--use_peft", "true", "--load_in_4bit", "false",
+                                                     "--do_train", "true"])
+    assert config.training.completion_only_loss is True
+
+
+def test_num_train_epochs_without_max_steps_trains_by_epochs(tmp_path: Path) -> None:
+    """ftbench's default max_steps (400) would otherwise win over the epochs asked for, as Trainer lets it."""
+    by_epochs = load_config(CONFIGS / "codellama34b_spider.yaml", ["--num_train_epochs", "2"]).training
+    assert (by_epochs.num_train_epochs, by_epochs.max_steps) == (2, -1)
+    both = load_config(CONFIGS / "codellama34b_spider.yaml", ["--num_train_epochs", "2", "--max_steps", "50"])
+    assert both.training.max_steps == 50, "given both, max_steps wins (Trainer's rule)"
+    path = tmp_path / "epochs.yaml"
+    path.write_text("model_name_or_path: m\ntask: viggo\noutput_dir: o\nnum_train_epochs: 1\n", encoding="utf-8")
+    assert load_config(path).training.max_steps == -1, "ftbench's default max_steps does not override the file"
+    assert load_config(path, ["--max_steps", "7"]).training.max_steps == 7
+    with pytest.raises(InputError, match=r"num_train_epochs=0\.0 must be > 0"):
+        load_config(CONFIGS / "codellama34b_spider.yaml", ["--num_train_epochs", "0"])
+
+
+def test_dataloader_pin_memory_given_is_kept_on_a_gpu_machine(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On CPU transformers turns pinning off itself (use_cpu); with a GPU, ftbench's default (pin) must not win."""
+    from ftbench.finetune.lora import config as lora_config
+
+    monkeypatch.setattr(lora_config, "cuda_available", lambda: True)
+    assert load_config(CONFIGS / "tiny_cpu.yaml").training.dataloader_pin_memory
+    assert not load_config(CONFIGS / "tiny_cpu.yaml", ["--dataloader_pin_memory", "false"]
+                           ).training.dataloader_pin_memory
+
+
+@pytest.mark.usefixtures("data_env")
+def test_model_revision_and_trust_remote_code_reach_every_from_pretrained(
+        tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import transformers
+
+    seen: dict[str, dict[str, Any]] = {}
+    for name in ("AutoConfig", "AutoTokenizer", "AutoModelForCausalLM"):
+        cls = getattr(transformers, name)
+        real = cls.from_pretrained
+
+        def spy(*args: Any, _real: Any = real, _name: str = name, **kwargs: Any) -> Any:
+            seen[_name] = kwargs
+            return _real(*args, **kwargs)
+
+        monkeypatch.setattr(cls, "from_pretrained", spy)
+    config = _tiny_config(tiny_model, tmp_path, "--model_revision", "v1.0", "--trust_remote_code", "true",
+                          "--train_limit", "2", "--eval_limit", "1")
+    lora.prepare(config)
+    lora.load_model(config)
+    assert set(seen) == {"AutoConfig", "AutoTokenizer", "AutoModelForCausalLM"}
+    assert all((kw["revision"], kw["trust_remote_code"]) == ("v1.0", True) for kw in seen.values()), seen
+
+
+def _fake_checkpoint(path: Path) -> Path:
+    path.mkdir(parents=True)
+    (path / "trainer_state.json").write_text("{}", encoding="utf-8")
+    return path
+
+
+def test_trls_resume_from_checkpoint_picks_the_checkpoint(tmp_path: Path) -> None:
+    elsewhere = _fake_checkpoint(tmp_path / "old-run" / "checkpoint-20")
+    config = load_config(CONFIGS / "tiny_cpu.yaml", ["--output_dir", str(tmp_path / "run"),
+                                                     "--resume_from_checkpoint", str(elsewhere)])
+    assert lora.checkpoint_to_resume(config) == elsewhere
+    assert lora.checkpoint_to_resume(config, resume=str(elsewhere)) == elsewhere, "both given, in agreement"
+    with pytest.raises(InputError, match=r"^--resume and resume_from_checkpoint=.* disagree; give one of them"):
+        lora.checkpoint_to_resume(config, resume=True)
+    with pytest.raises(InputError, match=r"^--resume other and resume_from_checkpoint=.* disagree"):
+        lora.checkpoint_to_resume(config, resume="other")
+
+
+def test_resume_from_checkpoint_true_in_a_yaml_file_is_the_last_checkpoint(tmp_path: Path) -> None:
+    """As trl's sft.py passes it to Trainer.train: true means the last checkpoint in output_dir."""
+    for step in (10, 20):
+        _fake_checkpoint(tmp_path / "run" / f"checkpoint-{step}")
+    path = tmp_path / "resume.yaml"
+    path.write_text(f"model_name_or_path: m\ntask: viggo\noutput_dir: {tmp_path / 'run'}\n"
+                    "resume_from_checkpoint: true\n", encoding="utf-8")
+    assert lora.checkpoint_to_resume(load_config(path)) == tmp_path / "run" / "checkpoint-20"
+    plain = load_config(CONFIGS / "tiny_cpu.yaml", ["--output_dir", str(tmp_path / "run")])
+    assert lora.checkpoint_to_resume(plain, resume=True) == tmp_path / "run" / "checkpoint-20", "lora_sft.py --resume"
+
+
+def test_resume_from_a_path_that_is_no_checkpoint_says_how_to_resume(tmp_path: Path) -> None:
+    config = load_config(CONFIGS / "tiny_cpu.yaml", ["--output_dir", str(tmp_path / "run"),
+                                                     "--resume_from_checkpoint", "true"])
+    with pytest.raises(InputError, match=r"^true \(looked for in .*\): not a checkpoint directory .*--resume without"):
+        lora.checkpoint_to_resume(config)
+
+
+@pytest.mark.usefixtures("data_env", "no_model_load")
+def test_a_fresh_run_refuses_an_output_dir_holding_a_finished_run(tiny_model: Path, tmp_path: Path) -> None:
+    """Without checkpoints left (save_total_limit, or deleted), the run would overwrite adapter/ and run.json."""
+    config = _tiny_config(tiny_model, tmp_path)
+    finished = Path(config.output_dir)
+    (finished / "adapter").mkdir(parents=True)
+    (finished / "run.json").write_text('{"kind": "lora"}', encoding="utf-8")
+    with pytest.raises(InputError, match=r"already holds a finished run .*choose another output_dir"):
+        lora.train(config)
+    assert (finished / "run.json").read_text(encoding="utf-8") == '{"kind": "lora"}'
+
+
+def test_resuming_a_finished_run_at_its_last_step_is_refused(tmp_path: Path) -> None:
+    """It would train nothing and rewrite run.json; raising max_steps is how to go on."""
+    last = _fake_checkpoint(tmp_path / "run" / "checkpoint-30")
+    (last / "trainer_state.json").write_text('{"global_step": 30}', encoding="utf-8")
+    (tmp_path / "run" / "run.json").write_text('{"kind": "lora"}', encoding="utf-8")
+    config = load_config(CONFIGS / "tiny_cpu.yaml", ["--output_dir", str(tmp_path / "run")])
+    with pytest.raises(InputError, match=r"checkpoint-30 is at step 30 and the run already finished \(max_steps=30\)"):
+        lora.checkpoint_to_resume(config, resume=True)
+    longer = load_config(CONFIGS / "tiny_cpu.yaml", ["--output_dir", str(tmp_path / "run"), "--max_steps", "60"])
+    assert lora.checkpoint_to_resume(longer, resume=True) == last

@@ -170,10 +170,14 @@ def test_resume_continues_from_the_checkpoint(tiny_model: Path, tmp_path: Path, 
         lora.train(config, callbacks=[_callback(crash_at_15)])
     assert sorted(p.name for p in Path(config.output_dir).glob("checkpoint-*")) == ["checkpoint-10"]
 
+    # trl's own flag, as its sft.py passes it to Trainer.train, into a new output_dir (lora_sft.py's --resume picks
+    # the same checkpoint-10: tests/test_lora_config.py). It once parsed and was ignored: a silent restart at step 0.
+    checkpoint = Path(config.output_dir) / "checkpoint-10"
+    resumed = tiny_config(tiny_model, tmp_path / "run2", "--resume_from_checkpoint", str(checkpoint))
     steps_run: list[int] = []
-    result = lora.train(config, resume=True, callbacks=[_callback(steps_run.append)])
+    result = lora.train(resumed, callbacks=[_callback(steps_run.append)])
     assert steps_run == list(range(11, STEPS + 1)), "picks up after checkpoint-10, no step twice"
-    assert (result.record.steps, Path(result.record.resumed_from or "").name) == (STEPS, "checkpoint-10")
+    assert (result.record.steps, result.record.resumed_from) == (STEPS, str(checkpoint))
     logged = [p["step"] for p in result.record.train_loss_curve]
     assert logged == sorted(set(logged)) and logged[-1] == STEPS
 

@@ -10,6 +10,8 @@ trl's ``TrlParser`` as trl's own ``sft.py`` parses them:
     python training/lora_sft.py --config training/configs/codellama34b_viggo.yaml --max_steps 100 \
         --report_to tensorboard
     python training/lora_sft.py --config training/configs/codellama34b_spider.yaml --resume  # continue after a crash
+    python training/lora_sft.py --config training/configs/codellama34b_spider.yaml --resume_from_checkpoint \
+        ftbench-out/lora/codellama34b_spider/checkpoint-200      # trl's flag: from that checkpoint
     python training/lora_sft.py --config training/configs/codellama34b_spider.yaml --check   # pre-flight checks only
 
     # Several GPUs: one rank per GPU (DDP, every config); FSDP or DeepSpeed ZeRO-3 for the bf16 (*_fast) configs
@@ -25,7 +27,8 @@ trl's ``TrlParser`` as trl's own ``sft.py`` parses them:
 Writes ``<output_dir>/checkpoint-N/`` every ``save_steps``, the adapter to ``<output_dir>/adapter/`` and
 ``<output_dir>/run.json`` (config, git hash, steps, tokens seen, loss curves, wall time, GPU, world size, per-rank and
 global batch, GPU-hours = wall time × world size, cost); under ``accelerate launch`` only rank 0 writes.
-Evaluate the adapter with lm-eval::
+Errors end with one line on stderr and an exit code of ``ftbench.errors`` (the README's table); Ctrl-C exits 130
+and keeps the checkpoints. Evaluate the adapter with lm-eval::
 
     lm_eval --model hf --model_args pretrained=codellama/CodeLlama-34b-hf,peft=<output_dir>/adapter --tasks spider_sql
 """
@@ -34,42 +37,49 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
-from ftbench.errors import FtbenchError
+from ftbench.errors import run_reporting_errors
 from ftbench.finetune.lora import (
     LoraRunConfig,
     WallClock,
     build_trainer,
+    checkpoint_to_resume,
     config_parser,
     load_model,
     parse_config,
     prepare,
-    resume_checkpoint,
     save_run,
 )
+
+INTERRUPTED = "the checkpoint-N folders saved in output_dir are kept; run the same command with --resume to continue"
 
 
 def parse_args(argv: list[str] | None = None) -> tuple[LoraRunConfig, argparse.Namespace]:
     """The run config (trl's parser: ``--config FILE`` and ``--key value``) and this script's own options."""
     parser = config_parser()
     parser.add_argument("--resume", nargs="?", const=True, default=False, metavar="CHECKPOINT",
-                        help="continue from the last checkpoint in output_dir (or from CHECKPOINT)")
+                        help="continue from the last checkpoint in output_dir (or from CHECKPOINT; trl's "
+                             "--resume_from_checkpoint CHECKPOINT does the same)")
     parser.add_argument("--check", action="store_true", help="run the pre-flight checks and stop")
     return parse_config(sys.argv[1:] if argv is None else argv, parser)
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Train; errors become one line on stderr and the exit code of :mod:`ftbench.errors`."""
+    return run_reporting_errors(lambda: run(argv), INTERRUPTED)
+
+
+def run(argv: list[str] | None = None) -> None:
     # 1. Config: YAML + overrides, every key checked; the checkpoint to resume from, if any.
     config, args = parse_args(argv)
-    checkpoint = resume_checkpoint(Path(config.output_dir), args.resume)
+    checkpoint = checkpoint_to_resume(config, args.resume)
     clock = WallClock.resuming(checkpoint)
     # 2. Data: examples from ftbench.data through ftbench.prompts; base model, device and memory checks.
     data = prepare(config)
     if args.check:
         print(f"ok: {len(data.train_examples)} train / {len(data.eval_examples)} eval examples, "
               f"base model {config.base_model}")
-        return 0
+        return
     # 3. Model: base weights (int8 when asked); trl adds the LoRA adapter and tokenizes the data.
     model = load_model(config)
     trainer = build_trainer(config, model, data.tokenizer, *data.datasets(config.task.loss), clock=clock)
@@ -81,12 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"adapter: {result.adapter_dir}\nrun.json: {result.run_json} "
               f"({result.record.steps} steps, {result.record.world_size} rank(s), {result.record.gpu_hours:.3f} GPU-h, "
               f"${result.record.cost_usd:.2f})")
-    return 0
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except FtbenchError as err:
-        print(f"error: {err}", file=sys.stderr)
-        sys.exit(err.exit_code)
+    sys.exit(main())

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ftbench._paths import where
 from ftbench.errors import InputError
 
 
@@ -36,7 +37,8 @@ def jsonl_lines(path: Path, what: str = "file") -> Iterator[JsonlLine]:
                 if line.strip():
                     yield _parse(number, line.rstrip(b"\n"))
     except OSError as err:
-        raise InputError(f"{path}: cannot read {what} ({err.strerror or err})") from err
+        name = where(path) if isinstance(err, FileNotFoundError) else str(path)
+        raise InputError(f"{name}: cannot read {what} ({err.strerror or err})") from err
 
 
 def jsonl_objects(path: Path, what: str = "file") -> Iterator[tuple[str, dict[str, Any]]]:

@@ -18,6 +18,12 @@ def env_path(name: str) -> Path | None:
     return Path(value).expanduser().absolute() if value else None
 
 
+def where(path: Path | str) -> str:
+    """``path`` as an error about a missing file names it: a relative one with the folder it was looked for in
+    (the same command run from another folder reads another file)."""
+    return str(path) if Path(path).expanduser().is_absolute() else f"{path} (looked for in {Path.cwd()})"
+
+
 def absolute_path_env() -> None:
     """Make each of :data:`PATH_VARIABLES` absolute in ``os.environ`` (resolved against this process's
     working directory), so subprocesses started from other folders read the same files."""

@@ -8,6 +8,9 @@ agree, and that no two of them share a code.
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
+
 #: The command did all it was asked.
 EXIT_OK = 0
 #: ``ftbench score`` wrote every row, but some could not be judged at all (``error: internal``).
@@ -108,3 +111,18 @@ class DemoIncomplete(FtbenchError):
     def __init__(self, message: str, cause: FtbenchError) -> None:
         super().__init__(message)
         self.exit_code = cause.exit_code
+
+
+def run_reporting_errors(command: Callable[[], object], interrupted: str) -> int:
+    """Run a script's ``command`` and return the exit code it ends with: :data:`EXIT_OK`, or, after one line on
+    stderr, the code of the :class:`FtbenchError` it raised, or :data:`EXIT_INTERRUPTED` on Ctrl-C (``interrupted``
+    says what is kept and how to go on). Any other exception is a bug and keeps its traceback."""
+    try:
+        command()
+    except FtbenchError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: {interrupted}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return EXIT_OK

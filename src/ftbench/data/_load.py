@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any, Literal, overload
 
-from ftbench._paths import DATA_DIR_VARIABLE, env_path
+from ftbench._paths import DATA_DIR_VARIABLE, env_path, where
 from ftbench.data._examples import SqlExample, ViggoExample
 from ftbench.errors import DataError, MissingDependency
 
@@ -104,8 +104,10 @@ def _read_text(path: Path) -> str:
     try:
         return path.read_text(encoding="utf-8")
     except FileNotFoundError as err:
-        hint = " (FTBENCH_DATA_DIR points at a mirror without it)" if data_dir() else ""
-        raise DataError(f"{path}: file not found{hint}") from err
+        mirror = data_dir()
+        in_mirror = mirror is not None and path.absolute().is_relative_to(mirror)
+        hint = f" ({DATA_DIR_VARIABLE} points at a mirror without it)" if in_mirror else ""
+        raise DataError(f"{where(path)}: file not found{hint}") from err
     except (OSError, UnicodeDecodeError) as err:
         raise DataError(f"{path}: cannot read as UTF-8 text ({err})") from err
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 import types
 import typing
 from dataclasses import MISSING, asdict, dataclass, field, fields
@@ -24,7 +25,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, Literal
 
-from ftbench.errors import InputError
+from ftbench.errors import InputError, OutputError
 from ftbench.openai_client import redact_known
 from ftbench.pricing import GpuCost, gpu_cost
 
@@ -103,6 +104,17 @@ def _version() -> str:
         return version("ftbench")
     except PackageNotFoundError:  # running from a checkout without installing
         return "unknown"
+
+
+def check_run_dir_writable(directory: Path) -> None:
+    """Fail now, not after hours of training or once a paid job runs, when ``directory`` cannot hold the run
+    (a file in the way, no permission, a read-only disk); creates it, as the run would."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=directory, prefix=".ftbench-write-check-"):
+            pass
+    except OSError as err:
+        raise OutputError(f"{directory}: cannot write the run there ({err.strerror or err})") from err
 
 
 def write_run_json(directory: Path, record: RunRecord) -> Path:

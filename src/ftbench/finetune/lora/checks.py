@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ftbench._paths import where
 from ftbench.errors import InputError, InsufficientMemory, MissingDependency
 
 if TYPE_CHECKING:
@@ -21,17 +22,18 @@ _FLASH_MODULES = {"flash_attention_2": "flash_attn", "flash_attention_3": "flash
 _REPORTER_MODULES = {"tensorboard": ("tensorboard", "tensorboardX"), "wandb": ("wandb",)}
 
 
-def check_base_model(base_model: str) -> Any:
-    """The base model's ``transformers`` config (read without loading weights); InputError when it cannot be found."""
+def check_base_model(base_model: str, **hub_kwargs: Any) -> Any:
+    """The base model's ``transformers`` config (read without loading weights); InputError when it cannot be found.
+    ``hub_kwargs``: ``revision`` and ``trust_remote_code``, as for ``from_pretrained``."""
     from transformers import AutoConfig
 
     path = Path(base_model).expanduser()
     if _looks_like_path(base_model) and not path.exists():
-        raise InputError(f"base_model {base_model!r}: no such directory")
+        raise InputError(f"base_model {where(base_model)}: no such directory")
     if path.is_dir() and not (path / "config.json").is_file():
         raise InputError(f"base_model {base_model!r}: directory has no config.json; is it a Hugging Face model?")
     try:
-        return AutoConfig.from_pretrained(str(path) if path.is_dir() else base_model)
+        return AutoConfig.from_pretrained(str(path) if path.is_dir() else base_model, **hub_kwargs)
     except (OSError, ValueError) as err:
         raise InputError(f"base_model {base_model!r}: cannot read its config, neither locally nor from the hub "
                          f"({err})") from err
@@ -107,7 +109,7 @@ def cuda_available() -> bool:
 
 def check_memory(config: LoraRunConfig, model_config: Any) -> None:
     """Fail when the base model's weights alone will not fit in the free memory of the training device."""
-    params = count_parameters(model_config)
+    params = count_parameters(model_config, trust_remote_code=bool(config.hub_kwargs["trust_remote_code"]))
     int8, dtype = config.model.load_in_8bit, config.dtype
     per_param = 1 if int8 else _BYTES_PER_PARAM[dtype]
     needed = params * per_param * _OVERHEAD
@@ -120,13 +122,14 @@ def check_memory(config: LoraRunConfig, model_config: Any) -> None:
             "(check_memory=false skips this check)")
 
 
-def count_parameters(model_config: Any) -> int:
+def count_parameters(model_config: Any, trust_remote_code: bool = False) -> int:
     """Parameters of the model ``model_config`` describes, counted on the meta device (no memory, no weights)."""
     import torch
     from transformers import AutoModelForCausalLM
 
     with torch.device("meta"):
-        model = AutoModelForCausalLM.from_config(model_config)  # type: ignore[no-untyped-call]
+        model = AutoModelForCausalLM.from_config(  # type: ignore[no-untyped-call]
+            model_config, trust_remote_code=trust_remote_code)
     return int(sum(p.numel() for p in model.parameters()))
 
 

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import yaml
 
+from ftbench._paths import where
 from ftbench.errors import InputError
 from ftbench.finetune.lora.checks import cuda_available
 from ftbench.pricing import A40_PRICE_PER_HOUR
@@ -58,6 +59,27 @@ STUDY_DEFAULTS: dict[str, Any] = {
     "ddp_find_unused_parameters": False,
 }
 _REQUIRED = ("task", "model_name_or_path", "output_dir")
+#: Keys whose value the script fixes (ftbench derives them, or the script's stages imply them): given with another
+#: value, they would be silently overwritten or ignored.
+DERIVED = {"include_num_input_tokens_seen": "ftbench counts the non-padding tokens for run.json's tokens_seen",
+           "completion_only_loss": "it follows ftbench's loss key (loss: completion or loss: full)",
+           # TrainingArguments leaves these to scripts; lora_sft.py always trains and never predicts.
+           "do_train": "lora_sft.py always trains", "do_predict": "lora_sft.py never predicts (use lm-eval)"}
+_QLORA = "4-bit QLoRA is not supported; use load_in_8bit: true (the study's int8) or no quantization"
+#: Keys of trl's ``sft.py`` that lora_sft.py cannot honour, with the one value it accepts: any other is an error.
+UNSUPPORTED: dict[str, tuple[Any, str]] = {
+    "use_peft": (True, "lora_sft.py trains LoRA adapters only (full fine-tuning is not supported)"),
+    "load_in_4bit": (False, _QLORA), "bnb_4bit_quant_type": ("nf4", _QLORA),
+    "use_bnb_nested_quant": (False, _QLORA), "bnb_4bit_quant_storage": (None, _QLORA),
+    "model_init_kwargs": (None, "ftbench loads the base model itself; use dtype, attn_implementation, "
+                                "model_revision, trust_remote_code and load_in_8bit"),
+    "dataset_text_field": ("text", "ftbench builds the datasets from the task (column text, or prompt and "
+                                   "completion with loss: completion)"),
+    "chat_template_path": (None, "lora_sft.py trains on the completion-form prompts of ftbench.prompts, which no "
+                                 "chat template touches"),
+    "assistant_only_loss": (False, "the datasets are not conversational; loss: completion trains on the answer "
+                                   "only"),
+}
 
 
 @dataclass
@@ -91,6 +113,12 @@ class LoraRunConfig:
     @property
     def output_dir(self) -> str:
         return str(self.training.output_dir)
+
+    @property
+    def hub_kwargs(self) -> dict[str, Any]:
+        """How the base model's config, tokenizer and weights are fetched (``model_revision``,
+        ``trust_remote_code``), as trl's ``sft.py`` passes them to ``from_pretrained``."""
+        return {"revision": self.model.model_revision, "trust_remote_code": bool(self.training.trust_remote_code)}
 
     @property
     def dtype(self) -> str:
@@ -150,7 +178,8 @@ def parse_config(argv: Sequence[str], parser: TrlParser | None = None) -> tuple[
     known = {action.dest for action in parser._actions} | {"config"}
     options = {a[2:].split("=")[0].replace("-", "_"): None for a in args if a.startswith("--")}
     _reject_unknown(options, "command line", known)
-    given = _check_file(args, known) | set(options)
+    file_keys = _check_file(args, known)
+    given = file_keys | set(options)
     missing = [key for key in _REQUIRED if key not in given]
     if missing and not {"-h", "--help"} & set(args):  # --help prints the keys and exits
         raise InputError(f"missing required key(s) {', '.join(missing)}")
@@ -160,7 +189,10 @@ def parse_config(argv: Sequence[str], parser: TrlParser | None = None) -> tuple[
         raise InputError(str(err)) from err
     config = LoraRunConfig(task, training, model)
     _check_values(config)
-    _derive(config)
+    _check_honoured(config, given)
+    _derive(config, given)
+    if _trains_by_epochs(file_keys, set(options)):
+        config.training.max_steps = -1  # Trainer counts epochs only without max_steps (ftbench's default: 400)
     return config, rest[0] if rest else argparse.Namespace()
 
 
@@ -186,7 +218,7 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     try:
         loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError as err:
-        raise InputError(f"{path}: config file not found") from err
+        raise InputError(f"{where(path)}: config file not found") from err
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
         raise InputError(f"{path}: cannot read as a YAML config ({err})") from err
     if not isinstance(loaded, dict):
@@ -206,15 +238,39 @@ def _reject_unknown(values: dict[str, Any], source: str, known: set[str]) -> Non
                      "(python training/lora_sft.py --help)")
 
 
-def _derive(config: LoraRunConfig) -> None:
+def _derive(config: LoraRunConfig, given: set[str]) -> None:
     """Settings ftbench always wants or that follow from others: tokens seen (``run.json``) without padding (argparse
-    reads this str-or-bool field as a bool), trl's dataset format from the loss, memory pinning only with a GPU."""
+    reads this str-or-bool field as a bool), trl's dataset format from the loss, memory pinning only with a GPU
+    (unless asked)."""
     config.training.include_num_input_tokens_seen = "non_padding"
     config.training.completion_only_loss = config.task.loss == "completion"
     modules = config.model.lora_target_modules
     if isinstance(modules, str) and modules.isidentifier():  # trl makes a one-item list a str, which peft would
         config.model.lora_target_modules = [modules]         # match against full module paths: q_proj -> nothing
-    config.training.dataloader_pin_memory = cuda_available()  # pinning without a GPU only warns
+    if "dataloader_pin_memory" not in given:
+        config.training.dataloader_pin_memory = cuda_available()  # pinning without a GPU only warns
+
+
+def _trains_by_epochs(file_keys: set[str], cli_keys: set[str]) -> bool:
+    """``num_train_epochs`` given with no ``max_steps`` over it: on the command line (overriding the file's
+    ``max_steps``), or in a file without ``max_steps``. Given together, ``max_steps`` wins, as in Trainer."""
+    if "num_train_epochs" in cli_keys:
+        return "max_steps" not in cli_keys
+    return "num_train_epochs" in file_keys and not {"max_steps"} & (file_keys | cli_keys)
+
+
+def _check_honoured(config: LoraRunConfig, given: set[str]) -> None:
+    """Refuse a key trl's parser accepts but this run would ignore or overwrite, rather than drop it silently."""
+    for key, (accepted, why) in UNSUPPORTED.items():
+        value = getattr(config.model, key, getattr(config.training, key, accepted))
+        if value != accepted:
+            raise InputError(f"{key}={value!r} is not supported by lora_sft.py: {why}")
+    derived = {"include_num_input_tokens_seen": "non_padding", "completion_only_loss": config.task.loss == "completion",
+               "do_train": True, "do_predict": False}
+    for key, why in DERIVED.items():
+        value = getattr(config.training, key)
+        if key in given and value != derived[key]:
+            raise InputError(f"{key}={value!r} cannot be set here: {why}")
 
 
 def _check_values(config: LoraRunConfig) -> None:
@@ -227,6 +283,8 @@ def _check_values(config: LoraRunConfig) -> None:
     for key in ("max_length", "per_device_train_batch_size", "gradient_accumulation_steps",
                 "per_device_eval_batch_size", "max_steps", "eval_steps", "save_steps", "logging_steps"):
         _check_positive(key, getattr(training, key))
+    if training.num_train_epochs <= 0:
+        raise InputError(f"num_train_epochs={training.num_train_epochs} must be > 0")
     _check_positive("lora_r", model.lora_r)
     _check_ranges(config)
 

@@ -18,11 +18,13 @@ shard of each batch; only rank 0 writes the adapter, the checkpoints' wall clock
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ftbench._paths import where
 from ftbench.errors import InputError
 from ftbench.finetune.lora.checks import (
     check_base_model,
@@ -33,7 +35,7 @@ from ftbench.finetune.lora.checks import (
 from ftbench.finetune.lora.config import LoraRunConfig
 from ftbench.finetune.lora.data import TrainingExample, check_fits, task_examples, to_dataset
 from ftbench.finetune.lora.run import WallClock, build_record, local_rank
-from ftbench.finetune.record import RUN_JSON, LoraRunRecord, write_run_json
+from ftbench.finetune.record import RUN_JSON, LoraRunRecord, check_run_dir_writable, write_run_json
 
 if TYPE_CHECKING:
     from datasets import Dataset
@@ -63,15 +65,17 @@ class TrainResult:
 
 
 def prepare(config: LoraRunConfig) -> PreparedData:
-    """Every check that can fail fast, in order: launch, base model, device support, data, lengths, memory."""
+    """Every check that can fail fast, in order: launch, output folder, base model, device support, data, lengths,
+    memory."""
     check_launch(config)
-    model_config = check_base_model(config.base_model)
+    check_run_dir_writable(Path(config.output_dir))
+    model_config = check_base_model(config.base_model, **config.hub_kwargs)
     check_device_support(config)
     train_split, eval_split = config.splits
     task = config.task
     train_examples = task_examples(task.task, train_split, task.train_file, task.train_limit)
     eval_examples = task_examples(task.task, eval_split, task.eval_file, task.eval_limit)
-    tokenizer = load_tokenizer(config.base_model)
+    tokenizer = load_tokenizer(config.base_model, **config.hub_kwargs)
     if _unpacked_padding_free(config):
         check_fits([e.text for e in train_examples + eval_examples], tokenizer, config.max_length)
     if task.check_memory:
@@ -81,7 +85,7 @@ def prepare(config: LoraRunConfig) -> PreparedData:
 
 def train(config: LoraRunConfig, resume: bool | str = False, callbacks: Sequence[Any] = ()) -> TrainResult:
     """Run (or resume) one LoRA fine-tune and write the adapter and ``run.json``: the stages of lora_sft.py."""
-    checkpoint = resume_checkpoint(Path(config.output_dir), resume)
+    checkpoint = checkpoint_to_resume(config, resume)
     clock = WallClock.resuming(checkpoint)
     data = prepare(config)
     trainer = build_trainer(config, load_model(config), data.tokenizer, *data.datasets(config.task.loss), clock=clock,
@@ -104,16 +108,46 @@ def save_run(config: LoraRunConfig, trainer: Any, clock: WallClock, checkpoint: 
     return TrainResult(adapter_dir, run_json, record, main_process=main)
 
 
+def checkpoint_to_resume(config: LoraRunConfig, resume: bool | str = False) -> Path | None:
+    """The checkpoint the run continues from: ``resume`` (lora_sft.py's ``--resume [CHECKPOINT]``) or trl's
+    ``resume_from_checkpoint`` key, read as trl's ``sft.py`` passes it to ``Trainer.train`` (a path, or ``true`` in a
+    YAML file for the last checkpoint in ``output_dir``). Both given must agree."""
+    trl_value = config.training.resume_from_checkpoint
+    wanted: bool | str = trl_value if trl_value not in (None, False, "") else False
+    if resume and wanted and resume != wanted:
+        given = f"--resume {resume}" if isinstance(resume, str) else "--resume"
+        raise InputError(f"{given} and resume_from_checkpoint={wanted!r} disagree; give one of them")
+    checkpoint = resume_checkpoint(Path(config.output_dir), resume or wanted)
+    if checkpoint is not None and (Path(config.output_dir) / RUN_JSON).is_file():
+        _check_steps_left(checkpoint, config.training.max_steps)
+    return checkpoint
+
+
+def _check_steps_left(checkpoint: Path, max_steps: int) -> None:
+    """Resuming a finished run at its last step would train nothing and only rewrite its adapter and run.json."""
+    try:
+        step = int(json.loads((checkpoint / "trainer_state.json").read_text(encoding="utf-8"))["global_step"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return  # Trainer reports an unreadable state itself
+    if 0 < max_steps <= step:
+        raise InputError(f"{checkpoint} is at step {step} and the run already finished (max_steps={max_steps}); "
+                         "raise max_steps to train it further")
+
+
 def resume_checkpoint(output_dir: Path, resume: bool | str) -> Path | None:
     """The checkpoint to resume from; refuses to start afresh over another run's checkpoints."""
     last = last_checkpoint(output_dir)
     if isinstance(resume, str):
         chosen = Path(resume)
         if not (chosen / "trainer_state.json").is_file():
-            raise InputError(f"resume={resume!r}: not a checkpoint directory (no trainer_state.json)")
+            raise InputError(f"{where(resume)}: not a checkpoint directory to resume from (no trainer_state.json); "
+                             "--resume without a value continues from the last checkpoint-N in output_dir")
         return chosen
     if resume and last is None:
         raise InputError(f"--resume: no checkpoint-N directory in {output_dir} to resume from")
+    if not resume and (output_dir / RUN_JSON).is_file():
+        raise InputError(f"{output_dir} already holds a finished run ({RUN_JSON}, {ADAPTER_DIR}/); choose another "
+                         "output_dir, or raise max_steps and pass --resume to train it further")
     if not resume and last is not None:
         raise InputError(f"{output_dir} already holds {last.name}; pass --resume to continue that run "
                          "or choose another output_dir")
@@ -127,11 +161,11 @@ def last_checkpoint(output_dir: Path) -> Path | None:
     return max(found, key=lambda p: int(p.name.split("-", 1)[1]), default=None)
 
 
-def load_tokenizer(base_model: str) -> Any:
+def load_tokenizer(base_model: str, **hub_kwargs: Any) -> Any:
     """The base model's tokenizer; without a pad token it pads with ``<unk>`` (as the study: pad id 0), else EOS."""
     from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(base_model)
+    tokenizer = AutoTokenizer.from_pretrained(base_model, **hub_kwargs)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.unk_token or tokenizer.eos_token
     return tokenizer
@@ -147,7 +181,7 @@ def load_model(config: LoraRunConfig) -> Any:
     from trl.trainer.utils import get_quantization_config
 
     kwargs: dict[str, Any] = {"dtype": getattr(torch, config.dtype),
-                              "attn_implementation": config.model.attn_implementation}
+                              "attn_implementation": config.model.attn_implementation, **config.hub_kwargs}
     if config.model.load_in_8bit:
         kwargs["quantization_config"] = get_quantization_config(config.model)
         kwargs["device_map"] = {"": local_rank()}

@@ -33,7 +33,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from ftbench.errors import FtbenchError, InputError
+from ftbench.errors import InputError, run_reporting_errors
 from ftbench.finetune.openai import jobs
 from ftbench.finetune.openai.config import config_keys, load_config
 from ftbench.finetune.openai.data import chat_examples, read_jsonl, write_chat_jsonl
@@ -190,7 +190,8 @@ def cmd_estimate(args: argparse.Namespace) -> None:
     model = args.model or DEFAULT_MODEL
     price = price_for(model, _override(args))
     counter = _counter(args, model)
-    estimate = estimate_fine_tune(read_jsonl(_required_file(args)), model, counter, price, args.n_epochs)
+    path = _required_file(args)
+    estimate = estimate_fine_tune(read_jsonl(path), model, counter, price, args.n_epochs, source=str(path))
     print("\n".join(format_estimate(estimate)))
     print(f"price: {price.model}, {price.provenance} ({price.source})")
 
@@ -268,19 +269,14 @@ COMMANDS = {"prepare": cmd_prepare, "validate": cmd_validate, "estimate": cmd_es
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handler = _log_to_stderr()
+    out = getattr(args, "out", None) or "DIR"
     try:
-        COMMANDS[args.command](merged(args))
-    except FtbenchError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return err.exit_code
-    except KeyboardInterrupt:
-        out = getattr(args, "out", None) or "DIR"
-        print(f"\ninterrupted: a submitted job keeps running at OpenAI; follow it with `resume --out {out}` "
-              f"(its id is in {out}/run.json; stop it with `cancel JOB_ID`)", file=sys.stderr)
-        return 130
+        return run_reporting_errors(
+            lambda: COMMANDS[args.command](merged(args)),
+            interrupted=f"a submitted job keeps running at OpenAI; follow it with `resume --out {out}` (its id is in "
+                        f"{out}/run.json; stop it with `cancel JOB_ID`)")
     finally:
         logging.getLogger("ftbench").removeHandler(handler)
-    return 0
 
 
 if __name__ == "__main__":

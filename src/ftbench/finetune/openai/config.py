@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from ftbench._paths import where
 from ftbench.errors import InputError
 
 TASKS = ("spider_sql", "viggo")
@@ -52,6 +53,8 @@ def load_config(path: Path | None) -> OpenAIRunConfig:
         return OpenAIRunConfig()
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except FileNotFoundError as err:
+        raise InputError(f"{where(path)}: config file not found") from err
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
         raise InputError(f"{path}: cannot read config ({err})") from err
     if not isinstance(data, dict):

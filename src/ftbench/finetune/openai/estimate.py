@@ -26,21 +26,23 @@ class FineTuneEstimate:
     encoding: str
 
 
-def example_token_counts(lines: Sequence[JsonlLine], counter: TokenCounter) -> list[int]:
-    """Token count of each example; the file must have passed validation."""
+def example_token_counts(lines: Sequence[JsonlLine], counter: TokenCounter, source: str = "file") -> list[int]:
+    """Token count of each example; a line without a ``messages`` list stops the count, named as ``SOURCE:LINE``."""
     counts = []
     for line in lines:
         messages: Any = line.value.get("messages") if isinstance(line.value, dict) else None
         if not isinstance(messages, list):
-            raise InputError(f"line {line.number}: no 'messages' list; run `validate` first")
+            problem = line.error or "no 'messages' list"
+            raise InputError(f"{source}:{line.number}: {problem}; `validate {source}` lists every problem")
         counts.append(counter.count_messages(messages))
     return counts
 
 
 def estimate_fine_tune(lines: Sequence[JsonlLine], model: str, counter: TokenCounter, price: TokenPrice,
-                       n_epochs: int | None = None) -> FineTuneEstimate:
+                       n_epochs: int | None = None, source: str = "file") -> FineTuneEstimate:
     """Estimate for ``model``; ``n_epochs=None`` means OpenAI's default for this many examples."""
-    stats = token_stats(example_token_counts(lines, counter), model_limits(model).example_token_limit)
+    counts = example_token_counts(lines, counter, source)
+    stats = token_stats(counts, model_limits(model).example_token_limit)
     epochs = n_epochs if n_epochs is not None else default_epochs(stats.n_examples)
     billed = stats.billed_per_epoch * epochs
     return FineTuneEstimate(

@@ -17,7 +17,7 @@ from typing import Any, Protocol, TextIO
 from ftbench.errors import FineTuneFailed, InputError
 from ftbench.finetune.openai.data import file_sha256
 from ftbench.finetune.openai.run import append_events, cost_record, iso, load_run, recorded_event_ids
-from ftbench.finetune.record import TERMINAL, OpenAIRunRecord, write_run_json
+from ftbench.finetune.record import TERMINAL, OpenAIRunRecord, check_run_dir_writable, write_run_json
 from ftbench.openai_client import OpenAIApi, redact_known
 from ftbench.pricing import PriceOverride, price_for, training_cost
 
@@ -281,7 +281,9 @@ def describe_failure(job: Job, events: Sequence[Event], n_events: int = 8) -> st
 # --- the workflows --------------------------------------------------------------------------------------
 
 def check_run_dir(run_dir: Path) -> None:
-    """Refuse to start a second job where one is running or has succeeded (that would pay twice)."""
+    """Refuse to start a second job where one is running or has succeeded (that would pay twice), or where its
+    record could not be written."""
+    check_run_dir_writable(run_dir)
     existing = load_run(run_dir)
     if existing is not None and existing.status not in ("failed", "cancelled"):
         hint = "use `resume` to follow it" if not existing.is_terminal else "choose another --out"
