@@ -7,15 +7,16 @@ It runs the study's pipeline top to bottom on a model small enough to train from
    texts, each task's fixed instruction held as one token;
 2. train a shared base from scratch on ViGGO (:mod:`ftbench.finetune.scratch`);
 3. fine-tune two recipes from that base for the same number of steps, each continuing the base's cosine
-   learning-rate schedule (one run forked in two): full fine-tuning and LoRA r=8 (``recipes/<name>/{model,run.json}``);
-4. evaluate both through lm-eval ``hf`` on ``spider_sql`` and ``viggo`` (``--limit`` examples each, 200 by
-   default), measuring the throughput that prices 1,000 queries;
-5. merge the LoRA recipe, serve it (``transformers serve`` on CPU) and check over HTTP that it answers as
+   learning-rate schedule (one run forked in two): full fine-tuning and LoRA r=8 (``recipes/<name>/{model,run.json}``),
+   side by side in two processes, each then evaluating its recipe through lm-eval ``hf`` on ``spider_sql`` and
+   ``viggo`` (``--limit`` examples each, 200 by default) and measuring the throughput that prices 1,000 queries;
+4. merge the LoRA recipe, serve it (``transformers serve`` on CPU) and check over HTTP that it answers as
    in-process (``lm-eval/served/``, a check, not a leaderboard row);
-6. write ``models.yaml`` and the leaderboard (:mod:`ftbench.leaderboard`).
+5. write ``models.yaml`` and the leaderboard (:mod:`ftbench.leaderboard`).
 
-Layout of the output folder: ``tiny-model/``, ``recipes/{base,full,lora}/``, ``merged/lora/``,
-``lm-eval/{full,lora}/<task>/``, ``lm-eval/served/viggo/``, ``serve-lora.log``, ``models.yaml``, ``report/``.
+Layout of the output folder: ``tiny-model/``, ``recipes/{base,full,lora}/``, ``recipe-{full,lora}.log`` (what
+each recipe's process printed), ``merged/lora/``, ``lm-eval/{full,lora}/<task>/``, ``lm-eval/served/viggo/``,
+``serve-lora.log``, ``models.yaml``, ``report/``.
 
 A model this small learns ViGGO (about half of the test answers exact), but not SQL: the validation databases
 never occur in training, and it writes training-set table names instead of copying them from the context.
@@ -35,6 +36,7 @@ import shutil
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,7 +55,7 @@ if TYPE_CHECKING:
     from ftbench.leaderboard import Report
 
 DEMO_TASKS = ("spider_sql", "viggo")
-STAGES = 6
+STAGES = 5
 #: Written first into the output folder: a rerun clears only folders that carry it.
 MARKER = ".ftbench-demo"
 #: Modules the demo needs beyond the base install, and the install spec that brings each.
@@ -61,6 +63,8 @@ EXTRAS = {"peft": "ftbench[train]", "trl": "ftbench[train]", "fastapi": "transfo
           "uvicorn": "transformers[serving]", "aiohttp": "lm_eval[api]", "tenacity": "lm_eval[api]"}
 #: Display names of the two recipes in the leaderboard.
 RECIPE_NAMES = {"full": "tiny, full fine-tuning", "lora": "tiny, LoRA r=8"}
+#: The recipes forked from the base, trained and evaluated side by side (:func:`fork_recipes`).
+FORKS = ("full", "lora")
 SQL_NOTE = ("a model this small does not learn SQL (trained on SQL rows too, it scored 0 exact match and learned "
             "ViGGO worse), so the demo trains on ViGGO only; this task shows the pipeline: every answer executed "
             "and judged")
@@ -113,10 +117,14 @@ class DemoLayout:
     def serve_log(self, name: str) -> Path:
         return self.root / f"serve-{name}.log"
 
+    def fork_log(self, name: str) -> Path:
+        """What the process that trains and evaluates a forked recipe prints."""
+        return self.root / f"recipe-{name}.log"
+
     def owned(self) -> list[Path]:
         """Everything a demo run writes (a rerun removes these, and nothing else)."""
         return [self.model_dir, self.root / "recipes", self.root / "merged", self.eval_dir(), self.models_file,
-                self.report_dir, *self.root.glob("serve-*.log")]
+                self.report_dir, *self.root.glob("serve-*.log"), *self.root.glob("recipe-*.log")]
 
 
 @dataclass(frozen=True)
@@ -131,6 +139,7 @@ class Evaluation:
     run_json: Path
     adapter: Path | None = None
     queries_per_s: float | None = None  # measured over the whole lm-eval run
+    cores: int = 1  # CPU cores (threads) that ran it
 
 
 @dataclass(frozen=True)
@@ -185,13 +194,12 @@ def _run_stages(config: DemoConfig, layout: DemoLayout, say: Say, started: float
     stage(f"training the shared base from scratch: {config.base_steps} steps on {len(train_set):,} examples "
           f"({_training_set_name(config.sql_train_rows)}), loss on the completion only")
     base = train_recipe(model_dir, demo_recipe("base", config), train_set, eval_set, layout, config)
-    stage(f"fine-tuning two recipes from the base, {config.recipe_steps} steps each, continuing its learning-rate "
-          "schedule: full fine-tuning and LoRA r=8")
-    recipes = {"base": base, **{name: train_recipe(base.model_dir, demo_recipe(name, config), train_set, eval_set,
-                                                   layout, config) for name in ("full", "lora")}}
-    stage(f"evaluating both recipes through lm-eval on {', '.join(config.tasks)} ({config.limit} examples each)")
-    evaluations = [evaluate_recipe(name, recipes, task, config, layout) for name in ("full", "lora")
-                   for task in config.tasks]
+    stage(f"fine-tuning two recipes from the base at once, {config.recipe_steps} steps each, continuing its "
+          "learning-rate schedule: full fine-tuning and LoRA r=8; each then evaluated through lm-eval on "
+          f"{', '.join(config.tasks)} ({config.limit} examples each)")
+    forked = fork_recipes(base, train_set, eval_set, config, layout)
+    recipes = {"base": base, **{name: trained for name, (trained, _) in forked.items()}}
+    evaluations = [evaluation for _, done in forked.values() for evaluation in done]
     served, failure = _served_stage(stage, base, recipes["lora"], config, layout)
     stage("writing the leaderboard")
     report = write_leaderboard(layout, evaluations)
@@ -286,6 +294,111 @@ def train_recipe(model_dir: Path, recipe: Recipe, train_set: Sequence[TrainingEx
         return train(model_dir, recipe, train_set, eval_set, layout.recipe_dir(recipe.name), tick)
 
 
+Forked = tuple["ScratchResult", list["Evaluation"]]
+
+
+@dataclass(frozen=True)
+class ForkJob:
+    """One recipe forked from the base, as a worker process trains and evaluates it."""
+
+    name: str  # full | lora
+    base: ScratchResult
+    train_set: tuple[TrainingExample, ...]
+    eval_set: tuple[TrainingExample, ...]
+    config: DemoConfig
+    layout: DemoLayout
+
+
+def fork_recipes(base: ScratchResult, train_set: Sequence[TrainingExample], eval_set: Sequence[TrainingExample],
+                 config: DemoConfig, layout: DemoLayout) -> dict[str, Forked]:
+    """Train and evaluate the recipes side by side, one process each on its share of the cores.
+
+    A model this small runs a step on two threads only ~1.3 times as fast as on one, so two one-thread runs at
+    once finish well before two two-thread runs in turn (benchmarks/bench_scratch_step.py). Each step is fixed,
+    so the results do not depend on how the processes share the cores."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    context = multiprocessing.get_context("spawn")  # a fresh interpreter: no copy of the parent's OpenMP threads
+    messages = context.Queue()
+    threads = max(1, len(os.sched_getaffinity(0)) // len(FORKS))
+    with ProcessPoolExecutor(len(FORKS), mp_context=context, initializer=_start_fork_worker,
+                             initargs=(messages, threads)) as pool:
+        futures = {name: pool.submit(_fork_worker, ForkJob(name, base, tuple(train_set), tuple(eval_set), config,
+                                                           layout)) for name in FORKS}
+        _follow(futures, messages, config)
+        try:
+            return {name: future.result() for name, future in futures.items()}
+        except FtbenchError as failure:
+            logs = ", ".join(str(layout.fork_log(name)) for name in FORKS)
+            raise type(failure)(f"{failure} (what the recipes' processes printed: {logs})") from failure
+
+
+def _follow(futures: dict[str, Future[Forked]], messages: Any, config: DemoConfig) -> None:
+    """One progress bar per recipe, fed by the workers' (recipe, steps done, note) messages, until all are done."""
+    from queue import Empty
+
+    from tqdm import tqdm
+
+    bars = {name: tqdm(total=config.recipe_steps, desc=f"{name} ({demo_recipe(name, config).method})", unit="step",
+                       position=index, leave=False, disable=not config.progress)
+            for index, name in enumerate(futures)}
+    try:
+        while not all(future.done() for future in futures.values()):
+            try:
+                name, done, note = messages.get(timeout=0.2)
+            except Empty:
+                continue
+            bars[name].update(done - bars[name].n)
+            bars[name].set_postfix_str(note, refresh=False)
+    finally:
+        for bar in bars.values():
+            bar.close()
+
+
+_messages: Any = None  # in a worker: the queue its progress goes to
+
+
+def _start_fork_worker(messages: Any, threads: int) -> None:
+    """A worker's set-up: its share of the cores, its progress queue, and no progress bars of its own (lm-eval's
+    bars from two processes at once would garble the terminal; the parent shows each recipe's)."""
+    global _messages
+    import peft  # noqa: F401  (loaded here, the libraries stay out of the recipe's timed run)
+    import torch
+    import transformers.models.llama.modeling_llama  # noqa: F401
+
+    torch.set_num_threads(threads)
+    os.environ["TQDM_DISABLE"] = "1"
+    _messages = messages
+
+
+def _fork_worker(job: ForkJob) -> Forked:
+    from ftbench.finetune.scratch import train
+
+    def tick(done: int, total: int, loss: float) -> None:
+        _messages.put((job.name, done, f"loss={loss:.3f}"))
+
+    _output_to(job.layout.fork_log(job.name))
+    with _quiet_libraries():
+        trained = train(job.base.model_dir, demo_recipe(job.name, job.config), job.train_set, job.eval_set,
+                        job.layout.recipe_dir(job.name), tick)
+        evaluations = []
+        for task in job.config.tasks:
+            _messages.put((job.name, job.config.recipe_steps, f"evaluating {task}"))
+            evaluations.append(evaluate_recipe(job.name, {"base": job.base, job.name: trained}, task, job.config,
+                                               job.layout))
+    return trained, evaluations
+
+
+def _output_to(log: Path) -> None:
+    """This process's output (lm-eval's bars, what its subprocesses print) into ``log``: two processes writing to
+    one terminal at once would garble it."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("ab") as stream:
+        for descriptor in (1, 2):
+            os.dup2(stream.fileno(), descriptor)
+
+
 def evaluate_recipe(name: str, recipes: dict[str, ScratchResult], task: str, config: DemoConfig,
                     layout: DemoLayout) -> Evaluation:
     """lm-eval ``hf`` on one task: the full recipe's weights, or the base with the LoRA adapter (``peft=``)."""
@@ -302,9 +415,12 @@ def evaluate_recipe(name: str, recipes: dict[str, ScratchResult], task: str, con
 
 
 def _with_throughput(evaluation: Evaluation, queries_per_s: float) -> Evaluation:
+    """The throughput and the cores it was measured on (a forked recipe's process has its share of them)."""
     from dataclasses import replace
 
-    return replace(evaluation, queries_per_s=queries_per_s)
+    from ftbench.finetune.lora.run import device_info
+
+    return replace(evaluation, queries_per_s=queries_per_s, cores=device_info()[1])
 
 
 def _hf_args(model_args: str, batch_size: int) -> list[str]:
@@ -416,6 +532,9 @@ def _quiet_lm_eval() -> Iterator[None]:
     lm_eval_logger = logging.getLogger("lm_eval")  # lm-eval sets its level from the variable; put it back after
     saved_level = lm_eval_logger.level
     os.environ["LMEVAL_LOG_LEVEL"] = saved or "ERROR"
+    level = logging.getLevelName(os.environ["LMEVAL_LOG_LEVEL"].upper())
+    if isinstance(level, int):  # lm-eval warns about --limit before it reads the variable
+        lm_eval_logger.setLevel(level)
     try:
         with contextlib.redirect_stdout(io.StringIO()):
             yield
@@ -433,17 +552,15 @@ def write_models_file(layout: DemoLayout, evaluations: Sequence[Evaluation]) -> 
 
     entries = [{"name": e.name, "results": rel(e.results_dir), "kind": e.kind, "base_model": rel(e.base_model),
                 **({"adapter": rel(e.adapter)} if e.adapter else {}), "run_json": rel(e.run_json),
-                **(_serving(e.queries_per_s) if e.queries_per_s else {})} for e in evaluations]
+                **(_serving(e.queries_per_s, e.cores) if e.queries_per_s else {})} for e in evaluations]
     layout.models_file.write_text(yaml.safe_dump({"models": entries}, sort_keys=False, allow_unicode=True),
                                   encoding="utf-8")
     return layout.models_file
 
 
-def _serving(queries_per_s: float) -> dict[str, Any]:
-    from ftbench.finetune.lora.run import device_info
+def _serving(queries_per_s: float, cores: int) -> dict[str, Any]:
     from ftbench.pricing import CPU_PRICE_PER_CORE_HOUR
 
-    _, cores = device_info()
     return {"serve_throughput": round(queries_per_s, 3), "serve_device": f"{cores} CPU cores",
             "serve_price_per_hour": round(cores * CPU_PRICE_PER_CORE_HOUR, 5)}
 
