@@ -200,13 +200,21 @@ def _run_stages(config: DemoConfig, layout: DemoLayout, say: Say, started: float
     forked = fork_recipes(base, train_set, eval_set, config, layout)
     recipes = {"base": base, **{name: trained for name, (trained, _) in forked.items()}}
     evaluations = [evaluation for _, done in forked.values() for evaluation in done]
-    served, failure = _served_stage(stage, base, recipes["lora"], config, layout)
+    served, report = serve_and_report(stage, recipes, evaluations, config, layout)
+    return DemoResult(model_dir, recipes, tuple(evaluations), served, layout.models_file, report,
+                      time.monotonic() - started)
+
+
+def serve_and_report(stage: Say, recipes: dict[str, ScratchResult], evaluations: Sequence[Evaluation],
+                     config: DemoConfig, layout: DemoLayout) -> tuple[ServedCheck | None, Report]:
+    """The last two stages: the served check, then the leaderboard, which is written even when serving fails
+    (then :class:`DemoIncomplete` names what was kept)."""
+    served, failure = _served_stage(stage, recipes["base"], recipes["lora"], config, layout)
     stage("writing the leaderboard")
     report = write_leaderboard(layout, evaluations)
     if failure is not None:
         raise _incomplete(failure, layout, report)
-    return DemoResult(model_dir, recipes, tuple(evaluations), served, layout.models_file, report,
-                      time.monotonic() - started)
+    return served, report
 
 
 def _stage_counter(say: Say, started: float) -> Say:
@@ -402,16 +410,19 @@ def _output_to(log: Path) -> None:
 def evaluate_recipe(name: str, recipes: dict[str, ScratchResult], task: str, config: DemoConfig,
                     layout: DemoLayout) -> Evaluation:
     """lm-eval ``hf`` on one task: the full recipe's weights, or the base with the LoRA adapter (``peft=``)."""
-    trained, base = recipes[name], recipes["base"].model_dir
-    if name == "lora":
-        model_args, adapter = f"pretrained={base},peft={trained.model_dir},dtype=float32", trained.model_dir
-    else:
-        model_args, adapter = f"pretrained={trained.model_dir},dtype=float32", None
-    evaluation = Evaluation(RECIPE_NAMES[name], name, task, layout.eval_dir(name, task), base, trained.run_json,
-                            adapter)
+    evaluation = recipe_evaluation(name, recipes, task, layout)
+    weights = f"{evaluation.base_model},peft={evaluation.adapter}" if evaluation.adapter else recipes[name].model_dir
+    model_args = f"pretrained={weights}"
     started = time.monotonic()
-    run_evaluation(_hf_args(model_args, config.eval_batch_size), evaluation, config.limit)
+    run_evaluation(_hf_args(f"{model_args},dtype=float32", config.eval_batch_size), evaluation, config.limit)
     return _with_throughput(evaluation, config.limit / (time.monotonic() - started))
+
+
+def recipe_evaluation(name: str, recipes: dict[str, ScratchResult], task: str, layout: DemoLayout) -> Evaluation:
+    """What the leaderboard lists for recipe ``name`` on ``task``: where lm-eval writes, and the provenance."""
+    trained = recipes[name]
+    return Evaluation(RECIPE_NAMES[name], name, task, layout.eval_dir(name, task), recipes["base"].model_dir,
+                      trained.run_json, trained.model_dir if name == "lora" else None)
 
 
 def _with_throughput(evaluation: Evaluation, queries_per_s: float) -> Evaluation:
