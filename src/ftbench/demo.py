@@ -572,7 +572,7 @@ def write_models_file(layout: DemoLayout, evaluations: Sequence[Evaluation]) -> 
 def _serving(queries_per_s: float, cores: int) -> dict[str, Any]:
     from ftbench.pricing import CPU_PRICE_PER_CORE_HOUR
 
-    return {"serve_throughput": round(queries_per_s, 3), "serve_device": f"{cores} CPU cores",
+    return {"serve_throughput": round(queries_per_s, 3), "serve_device": f"{cores} CPU core{'' if cores == 1 else 's'}",
             "serve_price_per_hour": round(cores * CPU_PRICE_PER_CORE_HOUR, 5)}
 
 
