@@ -11,7 +11,6 @@ and answers that a random model cannot give.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import socket
 from collections.abc import Iterator
@@ -30,7 +29,6 @@ from ftbench.demo import (
     demo_recipe,
     prepare_out_dir,
     recipe_evaluation,
-    run_demo,
     serve_and_report,
 )
 from ftbench.errors import DemoIncomplete, InputError
@@ -196,28 +194,6 @@ def test_server_that_cannot_start_keeps_the_rest(demo_run: DemoRun, tmp_path: Pa
     assert str(out / "report" / "leaderboard.html") in str(failure.value)
     markdown = (out / "report" / "leaderboard.md").read_text(encoding="utf-8")
     assert RECIPE_NAMES["lora"] in markdown and "(served)" not in markdown
-
-
-@pytest.mark.slow
-@needs_mirror
-def test_side_by_side_recipes_train_and_evaluate_in_two_processes_on_half_the_cores(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("FTBENCH_DATA_DIR", str(mirror_dir()))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    config = DemoConfig(out_dir=tmp_path / "demo", limit=1, tasks=("viggo",), base_steps=2, recipe_steps=2,
-                        serve_limit=0, progress=False, side_by_side=True)
-    said: list[str] = []
-    result = run_demo(config, said.append)
-    assert "two recipes from the base at once" in said[2]
-    share = max(1, len(os.sched_getaffinity(0)) // len(FORKS))
-    for name in FORKS:  # each process trained on its share of the cores, and its CPU-hours count those
-        record = result.recipes[name].record
-        assert (record.steps, record.gpu_name, record.gpu_count) == (2, "cpu", share)
-        assert (config.out_dir / f"recipe-{name}.log").is_file(), "what the process printed"
-    assert [(e.kind, e.task, e.cores) for e in result.evaluations] == [("full", "viggo", share),
-                                                                        ("lora", "viggo", share)]
-    assert "viggo" in read_outputs(config.out_dir / "lm-eval" / "lora" / "viggo")[1]
-    assert result.report.html.is_file()
 
 
 def test_completion_loss_is_the_models_own_loss_over_completion_tokens() -> None:

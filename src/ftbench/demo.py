@@ -9,15 +9,14 @@ It runs the study's pipeline top to bottom on a model small enough to train from
 3. fine-tune two recipes from that base for the same number of steps, each continuing the base's cosine
    learning-rate schedule (one run forked in two): full fine-tuning and LoRA r=8 (``recipes/<name>/{model,run.json}``),
    each then evaluated through lm-eval ``hf`` on ``spider_sql`` and ``viggo`` (``--limit`` examples each, 200 by
-   default), measuring the throughput that prices 1,000 queries; in turn, or with ``side_by_side`` in two
-   processes at once on half the cores each;
+   default), measuring the throughput that prices 1,000 queries. In turn: two processes side by side, one thread
+   each, were no faster on the busy 2-core machine (``benchmarks/bench_scratch_step.py --fork`` times the two);
 4. merge the LoRA recipe, serve it (``transformers serve`` on CPU) and check over HTTP that it answers as
    in-process (``lm-eval/served/``, a check, not a leaderboard row);
 5. write ``models.yaml`` and the leaderboard (:mod:`ftbench.leaderboard`).
 
-Layout of the output folder: ``tiny-model/``, ``recipes/{base,full,lora}/``, ``recipe-{full,lora}.log`` (side by side:
-what each recipe's process printed), ``merged/lora/``, ``lm-eval/{full,lora}/<task>/``, ``lm-eval/served/viggo/``,
-``serve-lora.log``, ``models.yaml``, ``report/``.
+Layout of the output folder: ``tiny-model/``, ``recipes/{base,full,lora}/``, ``merged/lora/``,
+``lm-eval/{full,lora}/<task>/``, ``lm-eval/served/viggo/``, ``serve-lora.log``, ``models.yaml``, ``report/``.
 
 A model this small learns ViGGO (about half of the test answers exact), but not SQL: the validation databases
 never occur in training, and it writes training-set table names instead of copying them from the context.
@@ -37,7 +36,6 @@ import shutil
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,7 +62,7 @@ EXTRAS = {"peft": "ftbench[train]", "trl": "ftbench[train]", "fastapi": "transfo
           "uvicorn": "transformers[serving]", "aiohttp": "lm_eval[api]", "tenacity": "lm_eval[api]"}
 #: Display names of the two recipes in the leaderboard.
 RECIPE_NAMES = {"full": "tiny, full fine-tuning", "lora": "tiny, LoRA r=8"}
-#: The recipes forked from the base, each trained then evaluated: in turn, or side by side (:func:`fork_recipes`).
+#: The recipes forked from the base, each trained then evaluated.
 FORKS = ("full", "lora")
 SQL_NOTE = ("a model this small does not learn SQL (trained on SQL rows too, it scored 0 exact match and learned "
             "ViGGO worse), so the demo trains on ViGGO only; this task shows the pipeline: every answer executed "
@@ -86,7 +84,6 @@ class DemoConfig:
     port: int | None = None  # None: any free port
     health_timeout_s: float = 120.0
     progress: bool = True  # progress bars on stderr
-    side_by_side: bool = False  # the two recipes in two processes at once (:func:`fork_recipes`), not in turn
 
 
 @dataclass(frozen=True)
@@ -119,14 +116,10 @@ class DemoLayout:
     def serve_log(self, name: str) -> Path:
         return self.root / f"serve-{name}.log"
 
-    def fork_log(self, name: str) -> Path:
-        """What the process that trains and evaluates a forked recipe prints."""
-        return self.root / f"recipe-{name}.log"
-
     def owned(self) -> list[Path]:
         """Everything a demo run writes (a rerun removes these, and nothing else)."""
         return [self.model_dir, self.root / "recipes", self.root / "merged", self.eval_dir(), self.models_file,
-                self.report_dir, *self.root.glob("serve-*.log"), *self.root.glob("recipe-*.log")]
+                self.report_dir, *self.root.glob("serve-*.log")]
 
 
 @dataclass(frozen=True)
@@ -196,10 +189,10 @@ def _run_stages(config: DemoConfig, layout: DemoLayout, say: Say, started: float
     stage(f"training the shared base from scratch: {config.base_steps} steps on {len(train_set):,} examples "
           f"({_training_set_name(config.sql_train_rows)}), loss on the completion only")
     base = train_recipe(model_dir, demo_recipe("base", config), train_set, eval_set, layout, config)
-    stage(f"fine-tuning two recipes from the base {'at once' if config.side_by_side else 'in turn'}, "
-          f"{config.recipe_steps} steps each, continuing its learning-rate schedule: full fine-tuning and LoRA r=8; "
-          f"each then evaluated through lm-eval on {', '.join(config.tasks)} ({config.limit} examples each)")
-    forked = (fork_recipes if config.side_by_side else recipes_in_turn)(base, train_set, eval_set, config, layout)
+    stage(f"fine-tuning two recipes from the base in turn, {config.recipe_steps} steps each, continuing its "
+          "learning-rate schedule: full fine-tuning and LoRA r=8; each then evaluated through lm-eval on "
+          f"{', '.join(config.tasks)} ({config.limit} examples each)")
+    forked = recipes_in_turn(base, train_set, eval_set, config, layout)
     recipes = {"base": base, **{name: trained for name, (trained, _) in forked.items()}}
     evaluations = [evaluation for _, done in forked.values() for evaluation in done]
     served, report = serve_and_report(stage, recipes, evaluations, config, layout)
@@ -304,7 +297,7 @@ def train_recipe(model_dir: Path, recipe: Recipe, train_set: Sequence[TrainingEx
         return train(model_dir, recipe, train_set, eval_set, layout.recipe_dir(recipe.name), tick)
 
 
-Forked = tuple["ScratchResult", list["Evaluation"]]
+Forked = tuple["ScratchResult", list["Evaluation"]]  # a recipe trained, and its evaluations
 
 
 def recipes_in_turn(base: ScratchResult, train_set: Sequence[TrainingExample], eval_set: Sequence[TrainingExample],
@@ -320,105 +313,6 @@ def recipes_in_turn(base: ScratchResult, train_set: Sequence[TrainingExample], e
 def evaluate_all(name: str, base: ScratchResult, trained: ScratchResult, config: DemoConfig,
                  layout: DemoLayout) -> list[Evaluation]:
     return [evaluate_recipe(name, {"base": base, name: trained}, task, config, layout) for task in config.tasks]
-
-
-@dataclass(frozen=True)
-class ForkJob:
-    """One recipe forked from the base, as a worker process trains and evaluates it."""
-
-    name: str  # full | lora
-    base: ScratchResult
-    train_set: tuple[TrainingExample, ...]
-    eval_set: tuple[TrainingExample, ...]
-    config: DemoConfig
-    layout: DemoLayout
-
-
-def fork_recipes(base: ScratchResult, train_set: Sequence[TrainingExample], eval_set: Sequence[TrainingExample],
-                 config: DemoConfig, layout: DemoLayout) -> dict[str, Forked]:
-    """Train and evaluate the recipes side by side, one process each on its share of the cores (``--side-by-side``).
-
-    A model this small runs a step on two threads not much faster than on one, so two one-thread runs at once
-    could finish before two two-thread runs in turn. On the busy 2-core development machine they did not (the
-    whole demo took 1.33 times as long; ``benchmarks/bench_scratch_step.py --fork`` times the two ways), so it is
-    not the default; a quiet machine is still to be measured. Work is fixed by steps, so the scores are the same."""
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
-    context = multiprocessing.get_context("spawn")  # a fresh interpreter: no copy of the parent's OpenMP threads
-    messages = context.Queue()
-    threads = max(1, len(os.sched_getaffinity(0)) // len(FORKS))
-    with ProcessPoolExecutor(len(FORKS), mp_context=context, initializer=_start_fork_worker,
-                             initargs=(messages, threads)) as pool:
-        futures = {name: pool.submit(_fork_worker, ForkJob(name, base, tuple(train_set), tuple(eval_set), config,
-                                                           layout)) for name in FORKS}
-        _follow(futures, messages, config)
-        try:
-            return {name: future.result() for name, future in futures.items()}
-        except FtbenchError as failure:
-            logs = ", ".join(str(layout.fork_log(name)) for name in FORKS)
-            raise type(failure)(f"{failure} (what the recipes' processes printed: {logs})") from failure
-
-
-def _follow(futures: dict[str, Future[Forked]], messages: Any, config: DemoConfig) -> None:
-    """One progress bar per recipe, fed by the workers' (recipe, steps done, note) messages, until all are done."""
-    from queue import Empty
-
-    from tqdm import tqdm
-
-    bars = {name: tqdm(total=config.recipe_steps, desc=f"{name} ({demo_recipe(name, config).method})", unit="step",
-                       position=index, leave=False, disable=not config.progress)
-            for index, name in enumerate(futures)}
-    try:
-        while not all(future.done() for future in futures.values()):
-            try:
-                name, done, note = messages.get(timeout=0.2)
-            except Empty:
-                continue
-            bars[name].update(done - bars[name].n)
-            bars[name].set_postfix_str(note, refresh=False)
-    finally:
-        for bar in bars.values():
-            bar.close()
-
-
-_messages: Any = None  # in a worker: the queue its progress goes to
-
-
-def _start_fork_worker(messages: Any, threads: int) -> None:
-    """A worker's set-up: its share of the cores, its progress queue, and no progress bars of its own (lm-eval's
-    bars from two processes at once would garble the terminal; the parent shows each recipe's)."""
-    global _messages
-    import peft  # noqa: F401  (loaded here, the libraries stay out of the recipe's timed run)
-    import torch
-    import transformers.models.llama.modeling_llama  # noqa: F401
-
-    torch.set_num_threads(threads)
-    os.environ["TQDM_DISABLE"] = "1"
-    _messages = messages
-
-
-def _fork_worker(job: ForkJob) -> Forked:
-    from ftbench.finetune.scratch import train
-
-    def tick(done: int, total: int, loss: float) -> None:
-        _messages.put((job.name, done, f"loss={loss:.3f}"))
-
-    _output_to(job.layout.fork_log(job.name))
-    with _quiet_libraries():
-        trained = train(job.base.model_dir, demo_recipe(job.name, job.config), job.train_set, job.eval_set,
-                        job.layout.recipe_dir(job.name), tick)
-        _messages.put((job.name, job.config.recipe_steps, "evaluating"))
-        return trained, evaluate_all(job.name, job.base, trained, job.config, job.layout)
-
-
-def _output_to(log: Path) -> None:
-    """This process's output (lm-eval's bars, what its subprocesses print) into ``log``: two processes writing to
-    one terminal at once would garble it."""
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("ab") as stream:
-        for descriptor in (1, 2):
-            os.dup2(stream.fileno(), descriptor)
 
 
 def evaluate_recipe(name: str, recipes: dict[str, ScratchResult], task: str, config: DemoConfig,
@@ -440,7 +334,7 @@ def recipe_evaluation(name: str, recipes: dict[str, ScratchResult], task: str, l
 
 
 def _with_throughput(evaluation: Evaluation, queries_per_s: float) -> Evaluation:
-    """The throughput and the cores it was measured on (a forked recipe's process has its share of them)."""
+    """The throughput and the CPU cores (threads) it was measured on, which price it."""
     from dataclasses import replace
 
     from ftbench.finetune.lora.run import device_info
