@@ -11,6 +11,7 @@ and answers that a random model cannot give.
 from __future__ import annotations
 
 import json
+import shutil
 import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,8 +19,20 @@ from pathlib import Path
 
 import pytest
 
-from ftbench.demo import MARKER, RECIPE_NAMES, DemoConfig, DemoIncomplete, demo_recipe, prepare_out_dir, run_demo
-from ftbench.errors import InputError
+from ftbench.demo import (
+    FORKS,
+    MARKER,
+    RECIPE_NAMES,
+    STAGES,
+    DemoConfig,
+    DemoLayout,
+    demo_recipe,
+    prepare_out_dir,
+    recipe_evaluation,
+    serve_and_report,
+)
+from ftbench.errors import DemoIncomplete, InputError
+from ftbench.finetune.scratch import ScratchResult
 
 from .conftest import have_mirror, mirror_dir
 from .lmeval_runs import answers, read_outputs, run_cli
@@ -37,6 +50,7 @@ needs_mirror = pytest.mark.skipif(not have_mirror(), reason=f"dataset mirror not
 class DemoRun:
     out: Path
     stdout: str
+    stderr: str
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +61,7 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
     done = run_cli(["ftbench", "demo", "--out", str(cwd / "out"), "--base-steps", str(BASE_STEPS), "--steps",
                     str(RECIPE_STEPS), "--limit", str(LIMIT), "--serve-limit", str(SERVE_LIMIT), "--no-progress"],
                    cwd=cwd, timeout=HANG_GUARD_S)
-    return DemoRun(cwd / "out", done.stdout)
+    return DemoRun(cwd / "out", done.stdout, done.stderr)
 
 
 def _metrics(out: Path, recipe: str, task: str) -> dict[str, float]:
@@ -59,7 +73,8 @@ def _metrics(out: Path, recipe: str, task: str) -> dict[str, float]:
 @pytest.mark.slow
 def test_demo_prints_every_stage_what_it_found_and_where_the_report_is(demo_run: DemoRun) -> None:
     stages = [line for line in demo_run.stdout.splitlines() if line.startswith("[")]
-    assert [line.split(",")[0] for line in stages] == [f"[{i}/6" for i in range(1, 7)]
+    assert [line.split(",")[0] for line in stages] == [f"[{i}/{STAGES}" for i in range(1, STAGES + 1)]
+    assert "two recipes from the base in turn" in stages[2]
     report_line = next(line for line in demo_run.stdout.splitlines() if line.startswith("report:"))
     html = Path(report_line.removeprefix("report:").strip())
     assert html == demo_run.out / "report" / "leaderboard.html" and html.is_file()
@@ -67,6 +82,7 @@ def test_demo_prints_every_stage_what_it_found_and_where_the_report_is(demo_run:
     assert f"viggo exact_match (n = {LIMIT}):" in demo_run.stdout
     assert "a model this small does not learn SQL" in demo_run.stdout
     assert "{'loss'" not in demo_run.stdout and "Warning" not in demo_run.stdout  # no raw trainer logs
+    assert "SHOULD ONLY BE USED FOR TESTING" not in demo_run.stderr, "lm-eval's --limit warning is not shown"
 
 
 @pytest.mark.slow
@@ -154,17 +170,24 @@ def busy_port() -> Iterator[int]:
 
 
 @pytest.mark.slow
-@needs_mirror
-def test_server_that_cannot_start_keeps_the_rest(tmp_path: Path, busy_port: int,
+def test_server_that_cannot_start_keeps_the_rest(demo_run: DemoRun, tmp_path: Path, busy_port: int,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("FTBENCH_DATA_DIR", str(mirror_dir()))
+    """The demo's last two stages (what ``run_demo`` ends with) on a copy of the demo run's trained recipes and
+    lm-eval results, without its served results and report: the server cannot bind its port."""
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    config = DemoConfig(out_dir=tmp_path / "demo", limit=1, tasks=("viggo",), base_steps=2, recipe_steps=2,
-                        serve_limit=1, port=busy_port, health_timeout_s=60, progress=False)
+    out = tmp_path / "demo"
+    shutil.copytree(demo_run.out, out, ignore=shutil.ignore_patterns("report", "merged", "served", "models.yaml",
+                                                                     "serve-*.log"))
+    layout = DemoLayout(out)
+    config = DemoConfig(out_dir=out, limit=LIMIT, serve_limit=SERVE_LIMIT, port=busy_port, health_timeout_s=60,
+                        progress=False)
+    recipes = {name: ScratchResult.read(layout.recipe_dir(name)) for name in ("base", *FORKS)}
+    evaluations = [recipe_evaluation(name, recipes, task, layout) for name in FORKS for task in TASKS]
+    said: list[str] = []
     with pytest.raises(DemoIncomplete, match="served evaluation failed: server exited") as failure:
-        run_demo(config)
+        serve_and_report(said.append, recipes, evaluations, config, layout)
     assert failure.value.exit_code == 9, "the exit code of the server failure"
-    out = config.out_dir
+    assert said[-1] == "writing the leaderboard", "the leaderboard is written after the failure"
     assert (out / "recipes" / "lora" / "model" / "adapter_config.json").is_file()
     assert (out / "recipes" / "lora" / "run.json").is_file()
     assert "viggo" in read_outputs(out / "lm-eval" / "lora" / "viggo")[1]

@@ -7,12 +7,13 @@ It runs the study's pipeline top to bottom on a model small enough to train from
    texts, each task's fixed instruction held as one token;
 2. train a shared base from scratch on ViGGO (:mod:`ftbench.finetune.scratch`);
 3. fine-tune two recipes from that base for the same number of steps, each continuing the base's cosine
-   learning-rate schedule (one run forked in two): full fine-tuning and LoRA r=8 (``recipes/<name>/{model,run.json}``);
-4. evaluate both through lm-eval ``hf`` on ``spider_sql`` and ``viggo`` (``--limit`` examples each, 200 by
-   default), measuring the throughput that prices 1,000 queries;
-5. merge the LoRA recipe, serve it (``transformers serve`` on CPU) and check over HTTP that it answers as
+   learning-rate schedule (one run forked in two): full fine-tuning and LoRA r=8 (``recipes/<name>/{model,run.json}``),
+   each then evaluated through lm-eval ``hf`` on ``spider_sql`` and ``viggo`` (``--limit`` examples each, 200 by
+   default), measuring the throughput that prices 1,000 queries. In turn: two processes side by side, one thread
+   each, were no faster on the busy 2-core machine (``benchmarks/bench_scratch_step.py --fork`` times the two);
+4. merge the LoRA recipe, serve it (``transformers serve`` on CPU) and check over HTTP that it answers as
    in-process (``lm-eval/served/``, a check, not a leaderboard row);
-6. write ``models.yaml`` and the leaderboard (:mod:`ftbench.leaderboard`).
+5. write ``models.yaml`` and the leaderboard (:mod:`ftbench.leaderboard`).
 
 Layout of the output folder: ``tiny-model/``, ``recipes/{base,full,lora}/``, ``merged/lora/``,
 ``lm-eval/{full,lora}/<task>/``, ``lm-eval/served/viggo/``, ``serve-lora.log``, ``models.yaml``, ``report/``.
@@ -53,7 +54,7 @@ if TYPE_CHECKING:
     from ftbench.leaderboard import Report
 
 DEMO_TASKS = ("spider_sql", "viggo")
-STAGES = 6
+STAGES = 5
 #: Written first into the output folder: a rerun clears only folders that carry it.
 MARKER = ".ftbench-demo"
 #: Modules the demo needs beyond the base install, and the install spec that brings each.
@@ -61,6 +62,8 @@ EXTRAS = {"peft": "ftbench[train]", "trl": "ftbench[train]", "fastapi": "transfo
           "uvicorn": "transformers[serving]", "aiohttp": "lm_eval[api]", "tenacity": "lm_eval[api]"}
 #: Display names of the two recipes in the leaderboard.
 RECIPE_NAMES = {"full": "tiny, full fine-tuning", "lora": "tiny, LoRA r=8"}
+#: The recipes forked from the base, each trained then evaluated.
+FORKS = ("full", "lora")
 SQL_NOTE = ("a model this small does not learn SQL (trained on SQL rows too, it scored 0 exact match and learned "
             "ViGGO worse), so the demo trains on ViGGO only; this task shows the pipeline: every answer executed "
             "and judged")
@@ -131,6 +134,7 @@ class Evaluation:
     run_json: Path
     adapter: Path | None = None
     queries_per_s: float | None = None  # measured over the whole lm-eval run
+    cores: int = 1  # CPU cores (threads) that ran it
 
 
 @dataclass(frozen=True)
@@ -185,20 +189,27 @@ def _run_stages(config: DemoConfig, layout: DemoLayout, say: Say, started: float
     stage(f"training the shared base from scratch: {config.base_steps} steps on {len(train_set):,} examples "
           f"({_training_set_name(config.sql_train_rows)}), loss on the completion only")
     base = train_recipe(model_dir, demo_recipe("base", config), train_set, eval_set, layout, config)
-    stage(f"fine-tuning two recipes from the base, {config.recipe_steps} steps each, continuing its learning-rate "
-          "schedule: full fine-tuning and LoRA r=8")
-    recipes = {"base": base, **{name: train_recipe(base.model_dir, demo_recipe(name, config), train_set, eval_set,
-                                                   layout, config) for name in ("full", "lora")}}
-    stage(f"evaluating both recipes through lm-eval on {', '.join(config.tasks)} ({config.limit} examples each)")
-    evaluations = [evaluate_recipe(name, recipes, task, config, layout) for name in ("full", "lora")
-                   for task in config.tasks]
-    served, failure = _served_stage(stage, base, recipes["lora"], config, layout)
+    stage(f"fine-tuning two recipes from the base in turn, {config.recipe_steps} steps each, continuing its "
+          "learning-rate schedule: full fine-tuning and LoRA r=8; each then evaluated through lm-eval on "
+          f"{', '.join(config.tasks)} ({config.limit} examples each)")
+    forked = recipes_in_turn(base, train_set, eval_set, config, layout)
+    recipes = {"base": base, **{name: trained for name, (trained, _) in forked.items()}}
+    evaluations = [evaluation for _, done in forked.values() for evaluation in done]
+    served, report = serve_and_report(stage, recipes, evaluations, config, layout)
+    return DemoResult(model_dir, recipes, tuple(evaluations), served, layout.models_file, report,
+                      time.monotonic() - started)
+
+
+def serve_and_report(stage: Say, recipes: dict[str, ScratchResult], evaluations: Sequence[Evaluation],
+                     config: DemoConfig, layout: DemoLayout) -> tuple[ServedCheck | None, Report]:
+    """The last two stages: the served check, then the leaderboard, which is written even when serving fails
+    (then :class:`DemoIncomplete` names what was kept)."""
+    served, failure = _served_stage(stage, recipes["base"], recipes["lora"], config, layout)
     stage("writing the leaderboard")
     report = write_leaderboard(layout, evaluations)
     if failure is not None:
         raise _incomplete(failure, layout, report)
-    return DemoResult(model_dir, recipes, tuple(evaluations), served, layout.models_file, report,
-                      time.monotonic() - started)
+    return served, report
 
 
 def _stage_counter(say: Say, started: float) -> Say:
@@ -286,25 +297,49 @@ def train_recipe(model_dir: Path, recipe: Recipe, train_set: Sequence[TrainingEx
         return train(model_dir, recipe, train_set, eval_set, layout.recipe_dir(recipe.name), tick)
 
 
+Forked = tuple["ScratchResult", list["Evaluation"]]  # a recipe trained, and its evaluations
+
+
+def recipes_in_turn(base: ScratchResult, train_set: Sequence[TrainingExample], eval_set: Sequence[TrainingExample],
+                    config: DemoConfig, layout: DemoLayout) -> dict[str, Forked]:
+    """Train and evaluate each recipe in this process, one after the other, on every core."""
+    forked = {}
+    for name in FORKS:
+        trained = train_recipe(base.model_dir, demo_recipe(name, config), train_set, eval_set, layout, config)
+        forked[name] = trained, evaluate_all(name, base, trained, config, layout)
+    return forked
+
+
+def evaluate_all(name: str, base: ScratchResult, trained: ScratchResult, config: DemoConfig,
+                 layout: DemoLayout) -> list[Evaluation]:
+    return [evaluate_recipe(name, {"base": base, name: trained}, task, config, layout) for task in config.tasks]
+
+
 def evaluate_recipe(name: str, recipes: dict[str, ScratchResult], task: str, config: DemoConfig,
                     layout: DemoLayout) -> Evaluation:
     """lm-eval ``hf`` on one task: the full recipe's weights, or the base with the LoRA adapter (``peft=``)."""
-    trained, base = recipes[name], recipes["base"].model_dir
-    if name == "lora":
-        model_args, adapter = f"pretrained={base},peft={trained.model_dir},dtype=float32", trained.model_dir
-    else:
-        model_args, adapter = f"pretrained={trained.model_dir},dtype=float32", None
-    evaluation = Evaluation(RECIPE_NAMES[name], name, task, layout.eval_dir(name, task), base, trained.run_json,
-                            adapter)
+    evaluation = recipe_evaluation(name, recipes, task, layout)
+    weights = f"{evaluation.base_model},peft={evaluation.adapter}" if evaluation.adapter else recipes[name].model_dir
+    model_args = f"pretrained={weights}"
     started = time.monotonic()
-    run_evaluation(_hf_args(model_args, config.eval_batch_size), evaluation, config.limit)
+    run_evaluation(_hf_args(f"{model_args},dtype=float32", config.eval_batch_size), evaluation, config.limit)
     return _with_throughput(evaluation, config.limit / (time.monotonic() - started))
 
 
+def recipe_evaluation(name: str, recipes: dict[str, ScratchResult], task: str, layout: DemoLayout) -> Evaluation:
+    """What the leaderboard lists for recipe ``name`` on ``task``: where lm-eval writes, and the provenance."""
+    trained = recipes[name]
+    return Evaluation(RECIPE_NAMES[name], name, task, layout.eval_dir(name, task), recipes["base"].model_dir,
+                      trained.run_json, trained.model_dir if name == "lora" else None)
+
+
 def _with_throughput(evaluation: Evaluation, queries_per_s: float) -> Evaluation:
+    """The throughput and the CPU cores (threads) it was measured on, which price it."""
     from dataclasses import replace
 
-    return replace(evaluation, queries_per_s=queries_per_s)
+    from ftbench.finetune.lora.run import device_info
+
+    return replace(evaluation, queries_per_s=queries_per_s, cores=device_info()[1])
 
 
 def _hf_args(model_args: str, batch_size: int) -> list[str]:
@@ -416,6 +451,9 @@ def _quiet_lm_eval() -> Iterator[None]:
     lm_eval_logger = logging.getLogger("lm_eval")  # lm-eval sets its level from the variable; put it back after
     saved_level = lm_eval_logger.level
     os.environ["LMEVAL_LOG_LEVEL"] = saved or "ERROR"
+    level = logging.getLevelName(os.environ["LMEVAL_LOG_LEVEL"].upper())
+    if isinstance(level, int):  # lm-eval warns about --limit before it reads the variable
+        lm_eval_logger.setLevel(level)
     try:
         with contextlib.redirect_stdout(io.StringIO()):
             yield
@@ -433,18 +471,16 @@ def write_models_file(layout: DemoLayout, evaluations: Sequence[Evaluation]) -> 
 
     entries = [{"name": e.name, "results": rel(e.results_dir), "kind": e.kind, "base_model": rel(e.base_model),
                 **({"adapter": rel(e.adapter)} if e.adapter else {}), "run_json": rel(e.run_json),
-                **(_serving(e.queries_per_s) if e.queries_per_s else {})} for e in evaluations]
+                **(_serving(e.queries_per_s, e.cores) if e.queries_per_s else {})} for e in evaluations]
     layout.models_file.write_text(yaml.safe_dump({"models": entries}, sort_keys=False, allow_unicode=True),
                                   encoding="utf-8")
     return layout.models_file
 
 
-def _serving(queries_per_s: float) -> dict[str, Any]:
-    from ftbench.finetune.lora.run import device_info
+def _serving(queries_per_s: float, cores: int) -> dict[str, Any]:
     from ftbench.pricing import CPU_PRICE_PER_CORE_HOUR
 
-    _, cores = device_info()
-    return {"serve_throughput": round(queries_per_s, 3), "serve_device": f"{cores} CPU cores",
+    return {"serve_throughput": round(queries_per_s, 3), "serve_device": f"{cores} CPU core{'' if cores == 1 else 's'}",
             "serve_price_per_hour": round(cores * CPU_PRICE_PER_CORE_HOUR, 5)}
 
 

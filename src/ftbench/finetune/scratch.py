@@ -81,6 +81,17 @@ class ScratchResult:
     run_json: Path
     record: RunRecord
 
+    @classmethod
+    def read(cls, out_dir: Path) -> ScratchResult:
+        """A finished run, from the folder :func:`train` wrote."""
+        from ftbench.errors import InputError
+        from ftbench.finetune.record import read_run_json
+
+        record = read_run_json(out_dir / "run.json")
+        if not isinstance(record, RunRecord):
+            raise InputError(f"{out_dir / 'run.json'} is not the record of a local training run")
+        return cls(out_dir / "model", out_dir / "run.json", record)
+
 
 def encode(examples: Sequence[TrainingExample], tokenizer: Any) -> list[Encoded]:
     """Prompt and full text tokenized as lm-eval will see them; the EOS token ends every example."""
