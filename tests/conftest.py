@@ -60,25 +60,28 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def hf_run(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Plain `lm_eval` (no --include_path after a wheel install) on spider_sql and viggo, 3 examples each."""
-    from .lmeval_runs import hf_args, include_path_args, run_cli
+def hf_runs(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """The output folders of ``hf_run`` and ``hf_chat_run``, two independent runs started at once."""
+    from .lmeval_runs import hf_args, include_path_args, run_clis
 
-    out = tmp_path_factory.mktemp("hf-run")
-    run_cli(["lm_eval", *hf_args(tiny_model), "--tasks", "spider_sql,viggo", "--limit", "3", "--log_samples",
-             "--output_path", str(out / "out"), *include_path_args()], cwd=out)
-    return out / "out"
+    plain, chat = tmp_path_factory.mktemp("hf-run"), tmp_path_factory.mktemp("hf-chat-run")
+    run_clis([(["lm_eval", *hf_args(tiny_model), "--tasks", "spider_sql,viggo", "--limit", "3", "--log_samples",
+                "--output_path", str(plain / "out"), *include_path_args()], plain),
+              (["ftbench", "eval", *hf_args(tiny_model), "--tasks", "spider_sql_chat,viggo_chat",
+                "--apply_chat_template", "--limit", "2", "--log_samples", "--output_path", str(chat / "out")], chat)])
+    return plain / "out", chat / "out"
 
 
 @pytest.fixture(scope="session")
-def hf_chat_run(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """`ftbench eval` on the chat variants with the chat template, 2 examples each."""
-    from .lmeval_runs import hf_args, run_cli
+def hf_run(hf_runs: tuple[Path, Path]) -> Path:
+    """Plain `lm_eval` (no --include_path after a wheel install) on spider_sql and viggo, 3 examples each."""
+    return hf_runs[0]
 
-    out = tmp_path_factory.mktemp("hf-chat-run")
-    run_cli(["ftbench", "eval", *hf_args(tiny_model), "--tasks", "spider_sql_chat,viggo_chat",
-             "--apply_chat_template", "--limit", "2", "--log_samples", "--output_path", str(out / "out")], cwd=out)
-    return out / "out"
+
+@pytest.fixture(scope="session")
+def hf_chat_run(hf_runs: tuple[Path, Path]) -> Path:
+    """`ftbench eval` on the chat variants with the chat template, 2 examples each."""
+    return hf_runs[1]
 
 
 #: Set to 1 (CI does, after installing every extra): a missing optional package or tool fails its tests

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,14 @@ def run_cli(argv: list[str], cwd: Path, timeout: float = 600) -> subprocess.Comp
     return done
 
 
+def run_clis(runs: list[tuple[list[str], Path]], timeout: float = 600) -> list[subprocess.CompletedProcess[str]]:
+    """:func:`run_cli` on each ``(argv, cwd)`` of ``runs`` at once: independent runs, each mostly one core's work
+    (imports, lm-eval, judging), share the machine's cores instead of waiting for one another."""
+    with ThreadPoolExecutor(max_workers=len(runs)) as pool:
+        futures = [pool.submit(run_cli, argv, cwd, timeout) for argv, cwd in runs]
+        return [future.result() for future in futures]
+
+
 def include_path_args() -> list[str]:
     """``--include_path`` only where the tasks are not installed inside lm-eval (editable installs)."""
     return [] if installed_in_lm_eval() else ["--include_path", str(tasks_dir())]
@@ -36,10 +45,13 @@ def hf_args(model: Path) -> list[str]:
 
 
 def evaluate_adapter(model: Path, adapter: Path, out: Path, limit: int = 2) -> dict[str, Any]:
-    """lm-eval ``hf`` on ``viggo`` (``limit`` examples) with the peft ``adapter`` on ``model``: the task's results."""
-    run_cli(["lm_eval", "--model", "hf", "--model_args", f"pretrained={model},peft={adapter},dtype=float32",
-             "--tasks", "viggo", "--limit", str(limit), "--batch_size", "1", "--output_path", str(out),
-             *include_path_args()], cwd=out.parent, timeout=300)
+    """lm-eval ``hf`` on ``viggo`` (``limit`` examples) with the peft ``adapter`` on ``model``: the task's results.
+
+    Through ``ftbench eval``: lm-eval's ``hf`` model and ``simple_evaluate``, as bare ``lm_eval`` runs them, without
+    indexing lm-eval's ~14k built-in task YAMLs (~15 s a run here); bare ``lm_eval`` on our tasks is ``hf_run``'s."""
+    run_cli(["ftbench", "eval", "--model", "hf", "--model_args", f"pretrained={model},peft={adapter},dtype=float32",
+             "--tasks", "viggo", "--limit", str(limit), "--batch_size", "1", "--output_path", str(out)],
+            cwd=out.parent, timeout=300)
     results, _ = read_outputs(out)
     return dict(results["results"]["viggo"])
 

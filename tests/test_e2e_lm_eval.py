@@ -12,7 +12,7 @@ import pytest
 from ftbench.lmeval import installed_in_lm_eval, lm_eval_copy, tasks_dir
 
 from .conftest import have_mirror, mirror_dir, require_installed
-from .lmeval_runs import read_outputs, run_cli
+from .lmeval_runs import read_outputs, run_clis
 from .scripted_model import ScriptedModel
 
 pytestmark = pytest.mark.slow
@@ -118,22 +118,36 @@ class ScriptedRun:
     model: ScriptedModel  # stopped; its recorded requests remain
 
 
-@pytest.fixture(scope="module", params=[False, True], ids=["completions", "chat"])
-def scripted_run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> ScriptedRun:
-    """`ftbench eval` on the first docs of both tasks against the scripted model: completion tasks through
-    local-completions, chat variants through local-chat-completions (bare `lm_eval` is run by ``hf_run``)."""
+def _script(chat: bool) -> list[tuple[str, str]]:
+    """The scripted model's (cue, reply) pairs. Chat models wrap code in fences; the chat replies do too (the tasks
+    must read the answer out of them)."""
+    fence = (lambda reply: f"```sql\n{reply}\n```") if chat else (lambda reply: reply)
+    return [(cue, fence(reply)) for cue, reply, _ in SQL_SCRIPT] + [(cue, reply) for cue, reply, _ in VIGGO_SCRIPT]
+
+
+def _tasks(chat: bool) -> tuple[str, str]:
+    return ("spider_sql_chat", "viggo_chat") if chat else ("spider_sql", "viggo")
+
+
+@pytest.fixture(scope="module")
+def scripted_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[bool, ScriptedRun]:
+    """`ftbench eval` on the first docs of both tasks against the scripted model, keyed by ``chat``: completion tasks
+    through local-completions, chat variants through local-chat-completions (bare `lm_eval` is run by ``hf_run``).
+    The two runs, each against a scripted model of its own, go at once."""
     if not have_mirror():
         pytest.skip(f"dataset mirror not found at {mirror_dir()}")
-    chat: bool = request.param
-    sql_task, viggo_task = ("spider_sql_chat", "viggo_chat") if chat else ("spider_sql", "viggo")
-    # Chat models wrap code in fences; the chat replies do too (the tasks must read the answer out of them).
-    fence = (lambda reply: f"```sql\n{reply}\n```") if chat else (lambda reply: reply)
-    script = [(cue, fence(reply)) for cue, reply, _ in SQL_SCRIPT] + [(cue, reply) for cue, reply, _ in VIGGO_SCRIPT]
-    out = tmp_path_factory.mktemp("scripted-chat" if chat else "scripted")
-    with ScriptedModel(script) as model:
-        run_cli(["ftbench", "eval", *_scripted_args(model, chat), "--tasks", f"{sql_task},{viggo_task}", "--limit",
-                 str(LIMIT), "--log_samples", "--output_path", str(out / "out")], cwd=out, timeout=300)
-    return ScriptedRun(sql_task, viggo_task, out / "out", model)
+    outs = {chat: tmp_path_factory.mktemp("scripted-chat" if chat else "scripted") for chat in (False, True)}
+    with ScriptedModel(_script(False)) as completions, ScriptedModel(_script(True)) as chat_model:
+        models = {False: completions, True: chat_model}
+        run_clis([(["ftbench", "eval", *_scripted_args(models[chat], chat), "--tasks", ",".join(_tasks(chat)),
+                    "--limit", str(LIMIT), "--log_samples", "--output_path", str(outs[chat] / "out")], outs[chat])
+                  for chat in (False, True)], timeout=300)
+    return {chat: ScriptedRun(*_tasks(chat), outs[chat] / "out", models[chat]) for chat in (False, True)}
+
+
+@pytest.fixture(scope="module", params=[False, True], ids=["completions", "chat"])
+def scripted_run(request: pytest.FixtureRequest, scripted_runs: dict[bool, ScriptedRun]) -> ScriptedRun:
+    return scripted_runs[request.param]
 
 
 def _by_doc(samples: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -45,10 +45,22 @@ def _metrics(results: dict[str, object], task: str) -> dict[str, object]:
     return {key: value for key, value in block.items() if not key.startswith("alias")}
 
 
-def test_served_completions_score_as_in_process_hf(server: serve.ServeSpec, hf_run: Path, tmp_path: Path) -> None:
-    run_cli(["ftbench", "eval", *_completions_args(server), "--tasks", "spider_sql,viggo", "--limit", "3",
-             "--log_samples", "--output_path", str(tmp_path / "out")], cwd=tmp_path)
-    served_results, served = read_outputs(tmp_path / "out")
+#: The completion tasks' run over the endpoint, with lm-eval's response cache (a rerun must not need the server).
+COMPLETIONS = ["--tasks", "spider_sql,viggo", "--limit", "3", "--log_samples"]
+
+
+@pytest.fixture(scope="module")
+def served_completions(server: serve.ServeSpec, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The folder of one ``ftbench eval`` of the completion tasks against the server, with ``--use_cache`` under
+    ``cache/`` and lm-eval's output under ``out/``."""
+    work = tmp_path_factory.mktemp("served-completions")
+    run_cli(["ftbench", "eval", *_completions_args(server), *COMPLETIONS, "--use_cache", str(work / "cache" / "tiny"),
+             "--output_path", str(work / "out")], cwd=work)
+    return work
+
+
+def test_served_completions_score_as_in_process_hf(served_completions: Path, hf_run: Path) -> None:
+    served_results, served = read_outputs(served_completions / "out")
     hf_results, local = read_outputs(hf_run)
     for task in ("spider_sql", "viggo"):
         assert answers(served[task]) == answers(local[task])
@@ -67,13 +79,14 @@ def test_served_chat_scores_as_in_process_hf(server: serve.ServeSpec, hf_chat_ru
         assert _metrics(served_results, task) == _metrics(hf_results, task)
 
 
-def test_rerun_with_use_cache_needs_no_server(server: serve.ServeSpec, tmp_path: Path) -> None:
-    cache = tmp_path / "cache" / "tiny"
-    common = ["--tasks", "viggo", "--limit", "2", "--use_cache", str(cache), "--log_samples"]
-    run_cli(["ftbench", "eval", *_completions_args(server), *common, "--output_path", str(tmp_path / "first")],
-            cwd=tmp_path)
+def test_rerun_with_use_cache_needs_no_server(server: serve.ServeSpec, served_completions: Path,
+                                             tmp_path: Path) -> None:
+    """The run of ``served_completions`` again, on its cache, with nothing listening at the model's URL."""
     dead_url = f"http://127.0.0.1:{serve.free_port()}/v1/completions"
-    run_cli(["ftbench", "eval", *_completions_args(server, dead_url), *common, "--output_path",
-             str(tmp_path / "second")], cwd=tmp_path, timeout=120)
-    first, second = read_outputs(tmp_path / "first")[1], read_outputs(tmp_path / "second")[1]
-    assert second["viggo"] == first["viggo"]
+    run_cli(["ftbench", "eval", *_completions_args(server, dead_url), *COMPLETIONS, "--use_cache",
+             str(served_completions / "cache" / "tiny"), "--output_path", str(tmp_path / "second")], cwd=tmp_path,
+            timeout=120)
+    first, second = read_outputs(served_completions / "out")[1], read_outputs(tmp_path / "second")[1]
+    assert set(first) == set(second) == {"spider_sql", "viggo"}
+    for task in ("spider_sql", "viggo"):
+        assert second[task] == first[task]

@@ -31,7 +31,7 @@ from ftbench.pricing import OPENAI_PRICES, training_cost
 
 from .conftest import have_mirror, mirror_dir
 from .fake_openai import FakeOpenAI
-from .lmeval_runs import run_cli
+from .lmeval_runs import run_cli, run_clis
 
 pytestmark = pytest.mark.slow
 
@@ -97,11 +97,11 @@ def fake_runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
         viggo = {ex.target: (i, ex.meaning_representation) for i, ex in enumerate(load_viggo("test"))}
     out = tmp_path_factory.mktemp("fake-runs")
     with FakeOpenAI(chat_reply=Oracle(sql, viggo).reply) as fake, _environ(OPENAI_API_KEY=fake.api_key):
-        for name, model in (("a", MODEL_A), ("b", MODEL_B)):
-            run_cli(["ftbench", "eval", "--model", "ftbench-openai-chat",
-                     "--model_args", f"model={model},base_url={fake.url}/chat/completions",
-                     "--tasks", "spider_sql_chat,viggo_chat", "--apply_chat_template", "--limit", str(LIMIT),
-                     "--log_samples", "--output_path", str(out / name)], cwd=out)
+        run_clis([(["ftbench", "eval", "--model", "ftbench-openai-chat",
+                    "--model_args", f"model={model},base_url={fake.url}/chat/completions",
+                    "--tasks", "spider_sql_chat,viggo_chat", "--apply_chat_template", "--limit", str(LIMIT),
+                    "--log_samples", "--output_path", str(out / name)], out)
+                  for name, model in (("a", MODEL_A), ("b", MODEL_B))])
     return out
 
 
