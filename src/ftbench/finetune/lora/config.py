@@ -19,10 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
-import yaml
-
-from ftbench._paths import where
 from ftbench.errors import InputError
+from ftbench.finetune._config_file import read_config_mapping
 from ftbench.finetune.lora.checks import cuda_available
 from ftbench.pricing import A40_PRICE_PER_HOUR
 
@@ -209,21 +207,9 @@ def _check_file(args: list[str], known: set[str]) -> set[str]:
     if position >= len(args):
         raise InputError("--config needs a YAML file")
     path = Path(args[position])
-    values = _read_yaml(path)
+    values = read_config_mapping(path)
     _reject_unknown(values, str(path), (known - {"config"}) | {"env"})
     return set(values)
-
-
-def _read_yaml(path: Path) -> dict[str, Any]:
-    try:
-        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as err:
-        raise InputError(f"{where(path)}: config file not found") from err
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
-        raise InputError(f"{path}: cannot read as a YAML config ({err})") from err
-    if not isinstance(loaded, dict):
-        raise InputError(f"{path}: expected a YAML mapping of config keys, got {type(loaded).__name__}")
-    return {str(key): value for key, value in loaded.items()}
 
 
 def _reject_unknown(values: dict[str, Any], source: str, known: set[str]) -> None:

@@ -12,10 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from ftbench._paths import where
 from ftbench.errors import InputError
+from ftbench.finetune._config_file import read_config_mapping
 
 TASKS = ("spider_sql", "viggo")
 _INTS = ("n_epochs", "seed")
@@ -51,14 +49,7 @@ def load_config(path: Path | None) -> OpenAIRunConfig:
     """The config in ``path`` (``None``: an empty one), every key and value checked."""
     if path is None:
         return OpenAIRunConfig()
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except FileNotFoundError as err:
-        raise InputError(f"{where(path)}: config file not found") from err
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
-        raise InputError(f"{path}: cannot read config ({err})") from err
-    if not isinstance(data, dict):
-        raise InputError(f"{path}: expected a YAML mapping of config keys, got {type(data).__name__}")
+    data = read_config_mapping(path, empty_ok=True)
     unknown = sorted(set(map(str, data)) - set(config_keys()))
     if unknown:
         raise InputError(f"{path}: unknown config key(s) {', '.join(unknown)}; known: {', '.join(config_keys())}")
