@@ -166,3 +166,28 @@ def test_openai_submit_to_an_out_that_cannot_be_written_stops_before_any_request
     err = capsys.readouterr().err
     assert code == InputError.exit_code, err
     assert err.splitlines()[-1].startswith(f"error: {in_the_way / 'out'}: cannot write the run there")
+
+
+@pytest.mark.parametrize("text", ["false\n", "0\n", "[]\n", "just text\n"])
+def test_both_config_readers_refuse_a_file_that_is_not_a_mapping(tmp_path: Path, text: str) -> None:
+    """One reader serves both scripts: a YAML scalar or list is an error naming the file (the OpenAI reader used to
+    take a bare `false` or `0` for an empty config)."""
+    from ftbench.finetune._config_file import read_config_mapping
+    from ftbench.finetune.openai.config import load_config
+
+    path = tmp_path / "run.yaml"
+    path.write_text(text, encoding="utf-8")
+    for read in (read_config_mapping, load_config):
+        with pytest.raises(InputError, match=r"run\.yaml: expected a YAML mapping of config keys"):
+            read(path)
+
+
+def test_an_empty_config_is_the_defaults_for_openai_and_an_error_for_lora(tmp_path: Path) -> None:
+    from ftbench.finetune._config_file import read_config_mapping
+    from ftbench.finetune.openai.config import OpenAIRunConfig, load_config
+
+    path = tmp_path / "empty.yaml"
+    path.write_text("", encoding="utf-8")
+    assert load_config(path) == OpenAIRunConfig()
+    with pytest.raises(InputError, match=r"empty\.yaml: expected a YAML mapping of config keys, got NoneType"):
+        read_config_mapping(path)
