@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import click
 
-from ftbench.errors import EXIT_INTERRUPTED, FtbenchError
+from ftbench.errors import EXIT_OK, run_reporting_errors
 
 if TYPE_CHECKING:
     from ftbench.scoring import ScoreReport
@@ -23,15 +23,10 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def _friendly_errors(command: F) -> F:
     @wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return command(*args, **kwargs)
-        except FtbenchError as err:
-            click.echo(f"error: {err}", err=True)
-            sys.exit(err.exit_code)
-        except KeyboardInterrupt:
-            click.echo("interrupted", err=True)
-            sys.exit(EXIT_INTERRUPTED)
+    def wrapper(*args: Any, **kwargs: Any) -> None:
+        code = run_reporting_errors(lambda: command(*args, **kwargs))
+        if code != EXIT_OK:
+            sys.exit(code)
 
     return wrapper  # type: ignore[return-value]
 

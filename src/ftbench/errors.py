@@ -113,16 +113,17 @@ class DemoIncomplete(FtbenchError):
         self.exit_code = cause.exit_code
 
 
-def run_reporting_errors(command: Callable[[], object], interrupted: str) -> int:
-    """Run a script's ``command`` and return the exit code it ends with: :data:`EXIT_OK`, or, after one line on
-    stderr, the code of the :class:`FtbenchError` it raised, or :data:`EXIT_INTERRUPTED` on Ctrl-C (``interrupted``
-    says what is kept and how to go on). Any other exception is a bug and keeps its traceback."""
+def run_reporting_errors(command: Callable[[], object], interrupted: str = "") -> int:
+    """Run a command's ``command`` (a script's, or one of ``ftbench``'s) and return the exit code it ends with:
+    :data:`EXIT_OK`, or, after one line on stderr, the code of the :class:`FtbenchError` it raised, or
+    :data:`EXIT_INTERRUPTED` on Ctrl-C (``interrupted``, when given, says what is kept and how to go on). Any
+    other exception is a bug and keeps its traceback."""
     try:
         command()
     except FtbenchError as err:
         print(f"error: {err}", file=sys.stderr)
         return err.exit_code
     except KeyboardInterrupt:
-        print(f"\ninterrupted: {interrupted}", file=sys.stderr)
+        print(f"\ninterrupted: {interrupted}" if interrupted else "interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     return EXIT_OK
