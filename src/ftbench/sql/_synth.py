@@ -609,7 +609,10 @@ def _draw_rows(rng: random.Random, plan: DataPlan, shape: _Shape, table: str, co
     draw_cell = _cell_drawer(rng, shape)
     for copies in _block_sizes(rng, plan, shape):
         row = [draw_cell(cell) for cell in cells]
-        rows.extend([row.copy() for _ in range(copies)])
+        if copies == 1:  # most rows: no copy needed
+            rows.append(row)
+        else:
+            rows.extend([row.copy() for _ in range(copies)])
     for position, column in enumerate(columns):
         if column.unique:
             for row, value in zip(rows, _distinct_values(rng, draws, column, len(rows)), strict=True):
