@@ -14,7 +14,9 @@ from pathlib import Path
 import pytest
 
 from ftbench.lmeval.hooks import spider_sql_results
-from ftbench.sql import JudgeConfig, SqlScorer, is_valid_sql, judge
+from ftbench.sql import JudgeConfig, SqlScorer, Verdict, is_valid_sql, judge
+from ftbench.sql._isolation import KILL_GRACE_S
+from ftbench.sql._types import JudgeJob
 
 TIMEOUT = 0.5
 CONFIG = JudgeConfig(timeout_s=TIMEOUT, n_databases=4)
@@ -234,9 +236,36 @@ def test_the_lm_eval_hook_scores_hostile_answers_and_never_raises(answer: str) -
     doc = {"answer": GOLD, "context": CONTEXT}
     started = time.monotonic()
     metrics = spider_sql_results(doc, [answer])
+    elapsed = time.monotonic() - started
     assert metrics["exec_acc"] == 0.0 and set(metrics) == {"exec_acc", "exact_match", "valid_sql"}
-    assert time.monotonic() - started < CONFIG.timeout_s * 4 + 1.0 + JudgeConfig().timeout_s
+    # The hook judges with the default configuration, on the worker the fixture started: one query
+    # timeout at most (a compile bomb is killed at its deadline, or runs out of memory before it, and
+    # is not compiled again), plus the kill's grace and 1.5 s for a loaded machine. Compiling the bomb
+    # a second time (as before) costs a second timeout.
+    assert elapsed < JudgeConfig().timeout_s + KILL_GRACE_S + 1.5, f"took {elapsed:.1f}s"
     assert _heap_limits() == before
+
+
+def test_a_prediction_whose_compile_exhausts_memory_is_not_compiled_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Deciding ``valid_sql`` compiled it once and ran out of memory: compiling it again on each database
+    cost up to a query timeout more per database (a CTE bomb took 2 timeouts, past the hook's bound)."""
+    from ftbench.sql import _engine
+    from ftbench.sql._exec import Failure, Outcome
+
+    compiled: list[str] = []
+    real_run = _engine.run_query
+
+    def run(connection: sqlite3.Connection, sql: str, config: JudgeConfig) -> Outcome:
+        compiled.append(sql)
+        return Failure("runtime", "MemoryError") if sql == CTE_BOMB else real_run(connection, sql, config)
+
+    monkeypatch.setattr(_engine, "explain_validity", lambda sql, config: None if sql == CTE_BOMB else True)
+    monkeypatch.setattr(_engine, "run_query", run)
+    verdict = _engine.answer(JudgeJob(GOLD, CTE_BOMB, CONTEXT, None, CONFIG))
+    assert CTE_BOMB not in compiled
+    assert isinstance(verdict, Verdict)
+    assert (verdict.exec_match, verdict.error, verdict.valid_sql) == (False, "runtime", False)
+    assert "memory" in (verdict.detail or "")
 
 
 def test_the_lm_eval_hook_survives_a_judge_that_raises(monkeypatch: pytest.MonkeyPatch) -> None:

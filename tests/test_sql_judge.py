@@ -325,3 +325,26 @@ def test_a_prediction_that_writes_cannot_change_a_reused_database() -> None:
     reused = [_engine._open_cached(target, INLINE).execute(query).fetchall() for target in targets]  # those judged on
     DATABASES.clear()
     assert reused == [open_database(plan, 0, index).execute(query).fetchall() for index in range(INLINE.n_databases)]
+
+
+def test_the_reused_sqlglot_parser_reads_each_query_as_a_fresh_one_would() -> None:
+    """One tokenizer and parser serve every query of a thread: a text that fails half-way (unclosed quote,
+    unbalanced parenthesis, two statements) must leave nothing behind for the next one."""
+    import sqlglot
+
+    from ftbench.sql._facts import parse
+
+    queries = ["SELECT name FROM singer WHERE age > 20", "SELECT 'unclosed FROM singer", "SELECT ((1",
+               "SELECT 1; SELECT 2", "SELECT T1.name FROM singer AS T1 JOIN concert AS T2 ON T1.id = T2.singer_id "
+               "WHERE T2.year = 2014 ORDER BY T1.age DESC LIMIT 3", "SELECT count(*) FROM singer"]
+    for query in queries * 2:
+        tree = parse(query)
+        parse.cache_clear()
+        try:
+            fresh = sqlglot.parse_one(query, read="sqlite")
+        except sqlglot.errors.SqlglotError:
+            fresh = None
+        expected = fresh if isinstance(fresh, sqlglot.exp.Query) else None
+        assert (tree is None) == (expected is None), query
+        if tree is not None and expected is not None:
+            assert tree == expected and tree.sql() == expected.sql()

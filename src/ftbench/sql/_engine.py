@@ -57,11 +57,15 @@ def answer(job: JudgeJob | ValidityJob) -> Verdict | bool | None:
     """What the sandbox worker (or inline mode) replies to a job; never raises."""
     if isinstance(job, ValidityJob):
         return explain_validity(job.sql, job.config)
-    valid = explain_validity(job.prediction, job.config) is True
+    validity = explain_validity(job.prediction, job.config)
     refusal = screen(job.prediction)
+    if refusal is None and validity is None:
+        # Compiling it exhausted sqlite's memory (a compile bomb, which no progress handler can stop):
+        # running it means compiling it again, on every database, each time up to the query timeout.
+        refusal = Failure("runtime", "compiling the prediction exhausted sqlite's memory or size limits")
     if refusal is not None:
-        return Verdict(False, refusal.kind, refusal.detail, valid_sql=valid, judge=effective_mode(job))
-    return replace(evaluate(job), valid_sql=valid)
+        return Verdict(False, refusal.kind, refusal.detail, valid_sql=validity is True, judge=effective_mode(job))
+    return replace(evaluate(job), valid_sql=validity is True)
 
 
 def evaluate(job: JudgeJob) -> Verdict:

@@ -178,16 +178,13 @@ def _fetch(cursor: sqlite3.Cursor, config: JudgeConfig) -> Outcome:
     size = 0
     while batch := cursor.fetchmany(_FETCH_BATCH):
         rows.extend(batch)
-        size += 8 * len(batch) * len(batch[0]) + sum(map(len, filter(_is_sized, chain.from_iterable(batch))))
+        size += 8 * len(batch) * len(batch[0]) + sum([len(value) for value in chain.from_iterable(batch)
+                                                      if isinstance(value, str | bytes)])
         if len(rows) > config.max_rows:
             return Failure("runtime", f"more than {config.max_rows} result rows")
         if size > config.max_result_bytes:
             return Failure("runtime", f"result larger than {config.max_result_bytes} bytes")
     return Rows(tuple(rows), len(cursor.description or ()))
-
-
-def _is_sized(value: object) -> bool:
-    return isinstance(value, str | bytes)
 
 
 def classify(err: BaseException) -> Failure:

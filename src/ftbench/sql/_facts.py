@@ -8,13 +8,17 @@ the judge still runs it on the databases.
 from __future__ import annotations
 
 import re
+import threading
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import TypeVar
 
-import sqlglot
 from sqlglot import exp
+from sqlglot.dialects.dialect import Dialect
 from sqlglot.errors import SqlglotError
 from sqlglot.optimizer.scope import Scope, traverse_scope
+from sqlglot.parser import Parser
+from sqlglot.tokens import Tokenizer
 
 from ftbench.sql._numbers import as_number
 from ftbench.sql._schema import Schema
@@ -22,6 +26,7 @@ from ftbench.sql._schema import Schema
 #: (lower table name, lower column name)
 ColumnRef = tuple[str, str]
 Value = int | float | str
+E = TypeVar("E", bound=exp.Expr)
 
 _COMPARISONS = (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE)
 _ORDERING = (exp.GT, exp.GTE, exp.LT, exp.LTE)
@@ -67,14 +72,28 @@ class QueryFacts:
     null_tested: set[ColumnRef] = field(default_factory=set)
 
 
+class _Reader(threading.local):
+    """sqlglot's sqlite tokenizer and parser, made once per thread and reused (both reset themselves
+    for each text): ``sqlglot.parse_one`` builds new ones for every query, a third of its time."""
+
+    def __init__(self) -> None:
+        dialect = Dialect.get_or_raise("sqlite")
+        self.tokenizer: Tokenizer = dialect.tokenizer()
+        self.parser: Parser = dialect.parser()
+
+
+_READER = _Reader()
+
+
 @lru_cache(maxsize=32)  # trees of 20,000-character queries are large: a row's worth of reuse is enough
 def parse(sql: str) -> exp.Expr | None:
     """sqlglot's tree of one sqlite statement, or None when it cannot be read. Cached: a prediction is
     read against the context and again against the gold's schema; callers must not change the tree."""
     try:
-        tree = sqlglot.parse_one(sql, read="sqlite")
+        statements = _READER.parser.parse(_READER.tokenizer.tokenize(sql), sql)
     except (SqlglotError, RecursionError, ValueError):
         return None
+    tree = statements[0] if len(statements) == 1 else None  # several statements: not one query
     return tree if isinstance(tree, exp.Query) else None
 
 
@@ -88,18 +107,24 @@ def analyze(sql: str, schema: Schema) -> QueryFacts:
         refs = _resolve_columns(tree, schema, facts)
     except (SqlglotError, RecursionError, KeyError, ValueError):
         return _regex_facts(sql)
-    _collect_comparisons(tree, refs, facts)
-    _collect_numeric_uses(tree, refs, facts)
-    facts.limits = [number for node in tree.find_all(exp.Limit) if (number := _int_of(node.expression)) is not None]
-    _collect_set_operation_pairs(tree, refs, facts)
-    facts.null_tested = {ref for node in tree.find_all(exp.Is) if isinstance(node.expression, exp.Null)
+    nodes = tuple(tree.walk())  # one walk for every question below (``find_all`` walks the tree each time)
+    _collect_comparisons(nodes, refs, facts)
+    _collect_numeric_uses(nodes, refs, facts)
+    facts.limits = [number for node in _of(nodes, exp.Limit) if (number := _int_of(node.expression)) is not None]
+    _collect_set_operation_pairs(nodes, refs, facts)
+    facts.null_tested = {ref for node in _of(nodes, exp.Is) if isinstance(node.expression, exp.Null)
                          and (ref := _ref(node.this, refs)) is not None}
-    grouped_selects = [select for select in tree.find_all(exp.Select) if select.args.get("group") is not None]
+    grouped_selects = [select for select in _of(nodes, exp.Select) if select.args.get("group") is not None]
     facts.grouped = [ref for select in grouped_selects for item in select.args["group"].expressions
                      if (ref := _ref(item, refs)) is not None]
     facts.selected_in_groups = [ref for select in grouped_selects for item in select.selects
                                 if (ref := _ref(item, refs)) is not None]
     return facts
+
+
+def _of(nodes: tuple[exp.Expr, ...], *types: type[E]) -> list[E]:
+    """``tree.find_all(*types)`` from the tree's nodes, in the same (breadth-first) order."""
+    return [node for node in nodes if isinstance(node, types)]
 
 
 #: Quoted strings and names, and comments: skipped when looking for keywords.
@@ -189,8 +214,8 @@ def _is_string_in_disguise(column: exp.Column, tables: dict[str, str], schema: S
     return quoted and _owner(column.name.lower(), tables, schema) is None
 
 
-def _collect_comparisons(tree: exp.Expr, refs: dict[int, ColumnRef], facts: QueryFacts) -> None:
-    for node in tree.find_all(*_COMPARISONS, exp.Like, exp.ILike, exp.In, exp.Between):
+def _collect_comparisons(nodes: tuple[exp.Expr, ...], refs: dict[int, ColumnRef], facts: QueryFacts) -> None:
+    for node in _of(nodes, *_COMPARISONS, exp.Like, exp.ILike, exp.In, exp.Between):
         if isinstance(node, exp.In):
             _add_in(node, refs, facts)
         elif isinstance(node, exp.Between):
@@ -220,9 +245,9 @@ def _add_binary(node: exp.Expr, refs: dict[int, ColumnRef], facts: QueryFacts) -
             facts.literals.setdefault(ref, []).append(Literal(value, op))
 
 
-def _collect_set_operation_pairs(tree: exp.Expr, refs: dict[int, ColumnRef], facts: QueryFacts) -> None:
+def _collect_set_operation_pairs(nodes: tuple[exp.Expr, ...], refs: dict[int, ColumnRef], facts: QueryFacts) -> None:
     """Columns that UNION, INTERSECT or EXCEPT line up must share values, like joined ones."""
-    for node in tree.find_all(exp.Union, exp.Intersect, exp.Except):
+    for node in _of(nodes, exp.Union, exp.Intersect, exp.Except):
         left, right = node.this, node.expression
         if isinstance(left, exp.Query) and isinstance(right, exp.Query):
             for one, other in zip(left.selects, right.selects, strict=False):
@@ -252,9 +277,9 @@ def _add_between(node: exp.Between, refs: dict[int, ColumnRef], facts: QueryFact
             facts.numeric.add(ref)
 
 
-def _collect_numeric_uses(tree: exp.Expr, refs: dict[int, ColumnRef], facts: QueryFacts) -> None:
+def _collect_numeric_uses(nodes: tuple[exp.Expr, ...], refs: dict[int, ColumnRef], facts: QueryFacts) -> None:
     """Columns summed, averaged, used in arithmetic or ordered against a number hold numbers."""
-    for node in tree.find_all(exp.Sum, exp.Avg, *_ARITHMETIC):
+    for node in _of(nodes, exp.Sum, exp.Avg, *_ARITHMETIC):
         for column in node.find_all(exp.Column):
             if (ref := refs.get(id(column))) is not None:
                 facts.numeric.add(ref)

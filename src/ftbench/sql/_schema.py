@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 #: A name as sqlite accepts it: double-quoted, backquoted, bracketed, single-quoted, or bare.
 _QUOTED_NAME = r"\"[^\"]+\"|`[^`]+`|\[[^\]]+\]|'[^']+'"
@@ -84,6 +85,7 @@ def parse_context(context: str) -> Schema:
     return schema
 
 
+@lru_cache(maxsize=256)  # asked per column of every plan; a context declares few distinct types
 def declared_numeric(declared: str) -> bool:
     """sqlite's affinity rules, roughly: INT, REAL, FLOAT, DOUBLE, NUMERIC, DECIMAL, BOOLEAN are numbers."""
     upper = declared.upper()

@@ -543,7 +543,8 @@ def _draw_pool(rng: random.Random, pool: PoolPlan, shape: _Shape) -> list[Value]
     smallest, largest = shape.pool_size
     size = smallest + below(largest - smallest + 1)  # rng.randint(*shape.pool_size)
     if pool.affinity == "TEXT":
-        return [_word(rng, below) for _ in range(size)]
+        draw = rng.random  # size words of _word's draws, without a call per word (the hottest line of synthesis)
+        return ["".join([_LETTERS[int(draw() * 26)] for _ in range(3 + below(5))]) for _ in range(size)]
     numbers = [value for value in map(as_number, pool.literals) if value is not None]
     low, high = (int(min(numbers)) - 6, int(max(numbers)) + 6) if numbers else (0, 40)
     if pool.affinity == "REAL":
@@ -559,11 +560,11 @@ def _below(rng: random.Random) -> Callable[[int], int]:
     return below
 
 
-def _word(rng: random.Random, below: Callable[[int], int] | None = None) -> str:
+def _word(rng: random.Random) -> str:
     # ``rng.choices(ascii_lowercase, k=rng.randint(3, 7))`` inlined, the same draws (one ``random()`` per
-    # letter, ``floor(random() * 26)``): the hottest line of synthesis.
+    # letter, ``floor(random() * 26)``); :func:`_draw_pool` spells out the same for whole pools.
     draw = rng.random
-    length = 3 + (below or _below(rng))(5)
+    length = 3 + _below(rng)(5)
     return "".join([_LETTERS[int(draw() * 26)] for _ in range(length)])
 
 
@@ -608,7 +609,10 @@ def _draw_rows(rng: random.Random, plan: DataPlan, shape: _Shape, table: str, co
     draw_cell = _cell_drawer(rng, shape)
     for copies in _block_sizes(rng, plan, shape):
         row = [draw_cell(cell) for cell in cells]
-        rows.extend([row.copy() for _ in range(copies)])
+        if copies == 1:  # most rows: no copy needed
+            rows.append(row)
+        else:
+            rows.extend([row.copy() for _ in range(copies)])
     for position, column in enumerate(columns):
         if column.unique:
             for row, value in zip(rows, _distinct_values(rng, draws, column, len(rows)), strict=True):
