@@ -240,9 +240,10 @@ def test_the_lm_eval_hook_scores_hostile_answers_and_never_raises(answer: str) -
     assert metrics["exec_acc"] == 0.0 and set(metrics) == {"exec_acc", "exact_match", "valid_sql"}
     # The hook judges with the default configuration, on the worker the fixture started: one query
     # timeout at most (a compile bomb is killed at its deadline, or runs out of memory before it, and
-    # is not compiled again), plus the kill's grace and 1.5 s for a loaded machine. Compiling the bomb
-    # a second time (as before) costs a second timeout.
-    assert elapsed < JudgeConfig().timeout_s + KILL_GRACE_S + 1.5, f"took {elapsed:.1f}s"
+    # is not compiled again), plus the kill's grace and 3 s for a loaded machine (CI runs at load 2-3,
+    # where the worker's answer alone has taken 1.5 s past the timeout). That it is compiled once is
+    # pinned exactly by the next test; this bound is about never hanging.
+    assert elapsed < JudgeConfig().timeout_s + KILL_GRACE_S + 3.0, f"took {elapsed:.1f}s"
     assert _heap_limits() == before
 
 
