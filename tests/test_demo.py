@@ -257,6 +257,7 @@ def test_demo_trains_on_viggo_only_unless_sql_rows_are_asked_for(monkeypatch: py
     (None, 8, 1.0, True, "side by side (one process on 4 cores each)"),
     (None, 2, None, True, "side by side"),
     (None, 1, 0.0, False, "in turn (one CPU core)"),
+    (None, 2, 2.5, True, "side by side"),
     (None, 2, 6.5, False, "in turn (load average 6.5 on 2 cores"),
     (True, 2, 9.0, True, "side by side, as asked"),
     (False, 4, 0.0, False, "in turn, as asked"),

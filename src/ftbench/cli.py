@@ -262,7 +262,7 @@ def leaderboard(run_dirs: tuple[Path, ...], models_file: Path | None, out_dir: P
 @click.option("--side-by-side/--in-turn", "side_by_side", default=None,
               help="Train and evaluate the two recipes at once, one process each on its share of the cores, or "
                    "one after the other on every core. Default: side by side on 2 or more cores, unless the load "
-                   "average is already at the core count.")
+                   "average is already twice the core count.")
 @_friendly_errors
 def demo(out_dir: Path, limit: int, base_steps: int, recipe_steps: int, serve_limit: int, progress: bool,
          side_by_side: bool | None) -> None:

@@ -10,7 +10,7 @@ It runs the study's pipeline top to bottom on a model small enough to train from
    learning-rate schedule (one run forked in two): full fine-tuning and LoRA r=8 (``recipes/<name>/{model,run.json}``),
    each then evaluated through lm-eval ``hf`` on ``spider_sql`` and ``viggo`` (``--limit`` examples each, 200 by
    default), measuring the throughput that prices 1,000 queries. Side by side, one process of one thread per
-   recipe (:func:`side_by_side`), unless the machine has one core or is already busier than its cores; then in
+   recipe (:func:`side_by_side`), unless the machine has one core or a load average of twice its cores; then in
    turn in this process on every core;
 4. write ``models.yaml`` and the leaderboard (:mod:`ftbench.leaderboard`) while ``transformers serve`` starts on
    the merged LoRA recipe (two things at once on two cores);
@@ -401,15 +401,15 @@ def side_by_side(asked: bool | None, cores: int, load: float | None) -> tuple[bo
     """Whether the recipes run at once, one process of ``cores // 2`` threads each, and the words that say so.
 
     A step of this tiny model on two threads is only ~1.3x as fast as on one, so two one-thread runs at once beat
-    two two-thread runs in turn: measured 1.37x on the quiet 2-core machine and 1.56x at load ~2 (another
-    session's work on one core), `benchmarks/bench_scratch_step.py --fork`. On a machine busier than its cores
-    (load 6-9 on 2 cores) the whole demo took 1.33x as long side by side, so there, and on one core, in turn.
-    ``load`` is the load average before the demo started (its own work not in it)."""
+    two two-thread runs in turn: 1.37x on the quiet 2-core machine, 1.56x with another session's work on about
+    one core (``benchmarks/bench_scratch_step.py --fork``). On a machine far busier than its cores (load 6-9 on 2
+    cores) the whole demo took 1.33x as long side by side, so there, and on one core, in turn; the threshold,
+    twice the cores, lies between what was measured. ``load`` is the load average before the demo started."""
     if asked is not None:
         return asked, "side by side, as asked" if asked else "in turn, as asked"
     if cores < 2:
         return False, "in turn (one CPU core)"
-    if load is not None and load >= cores:
+    if load is not None and load >= 2 * cores:
         return False, f"in turn (load average {load:.1f} on {cores} cores: side by side is slower on a busy machine)"
     return True, f"side by side (one process on {cores // 2} core{'' if cores // 2 == 1 else 's'} each)"
 
