@@ -162,6 +162,14 @@ def _exit_code(run: Callable[[], None]) -> int:
 BAR_MODULES = ("lm_eval.api.task", "lm_eval.api.model", "lm_eval.models.huggingface", "lm_eval.models.api_models")
 
 
+def import_lm_eval() -> None:
+    """Load lm-eval's evaluator and the model classes ftbench runs (seconds of imports), ahead of a first run."""
+    import importlib
+
+    for name in ("lm_eval.evaluator", "lm_eval.loggers", "lm_eval.tasks", *BAR_MODULES):
+        importlib.import_module(name)
+
+
 @contextmanager
 def lm_eval_bars_off() -> Iterator[None]:
     """No progress bars from lm-eval for the duration of a ``with`` block.
@@ -169,12 +177,9 @@ def lm_eval_bars_off() -> Iterator[None]:
     lm-eval's model classes pass ``disable=`` to tqdm themselves, which wins over tqdm's ``TQDM_DISABLE`` (tqdm
     reads that once, when it loads, as a default), and ``simple_evaluate`` has no switch for them. So for the
     duration, the ``tqdm`` (and ``tqdm_asyncio``) that lm-eval's modules call is a subclass whose bars are off."""
-    import importlib
-
     from tqdm import tqdm
 
-    for name in BAR_MODULES:
-        importlib.import_module(name)
+    import_lm_eval()
     swapped = [(module, attribute, value) for name, module in list(sys.modules.items())
                if name == "lm_eval" or name.startswith("lm_eval.")
                for attribute, value in vars(module).items()
