@@ -85,7 +85,7 @@ class DemoConfig:
     recipe_steps: int = 275  # each recipe, from the base
     sql_train_rows: int = 0  # SQL rows mixed into the ViGGO training set (they cost ViGGO accuracy; see SQL_NOTE)
     serve_limit: int = 10  # ViGGO examples evaluated over HTTP (0: skip serving)
-    eval_batch_size: int = 50  # on one thread, 50 answered as 200 did, ~10% sooner (less padding: SQL prompts vary)
+    eval_batch_size: int = 50  # answered as 200 did, and sooner on one thread (less padding: SQL prompts vary)
     port: int | None = None  # None: any free port
     health_timeout_s: float = 120.0
     progress: bool = True  # progress bars on stderr
