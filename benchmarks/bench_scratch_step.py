@@ -16,8 +16,9 @@ printed with every figure. The first two steps of each process are warm-up and n
     FTBENCH_DATA_DIR=../shared/data python benchmarks/bench_scratch_step.py --fork [--steps 15] [--rounds 2]
 
 times instead the demo's fork stage (completion loss, sleeping threads, ViGGO only): the full and LoRA r=8
-recipes' steps in turn in one process on every core (what ``ftbench demo`` does), against both at once in two
-processes on half the cores each (tried in the demo at commit 2bc0c94; the slower of the two sets the time).
+recipes' steps in turn in one process on every core (what ``ftbench demo --in-turn`` does), against both at once
+in two processes on half the cores each (what ``ftbench demo`` does unless the machine is busy; the slower of the
+two sets the time).
 Both workers of a pair set up first and start stepping together.
 """
 

@@ -10,6 +10,7 @@ and answers that a random model cannot give.
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 import socket
@@ -30,6 +31,7 @@ from ftbench.demo import (
     prepare_out_dir,
     recipe_evaluation,
     serve_and_report,
+    side_by_side,
 )
 from ftbench.errors import DemoIncomplete, InputError
 from ftbench.finetune.scratch import ScratchResult
@@ -74,7 +76,9 @@ def _metrics(out: Path, recipe: str, task: str) -> dict[str, float]:
 def test_demo_prints_every_stage_what_it_found_and_where_the_report_is(demo_run: DemoRun) -> None:
     stages = [line for line in demo_run.stdout.splitlines() if line.startswith("[")]
     assert [line.split(",")[0] for line in stages] == [f"[{i}/{STAGES}" for i in range(1, STAGES + 1)]
-    assert "two recipes from the base in turn" in stages[2]
+    side_by_side = "two recipes from the base side by side (one process on" in stages[2]
+    assert side_by_side or "two recipes from the base in turn (" in stages[2]
+    assert (demo_run.out / "recipe-lora.log").is_file() == side_by_side, "each recipe's process writes its log"
     report_line = next(line for line in demo_run.stdout.splitlines() if line.startswith("report:"))
     html = Path(report_line.removeprefix("report:").strip())
     assert html == demo_run.out / "report" / "leaderboard.html" and html.is_file()
@@ -83,6 +87,8 @@ def test_demo_prints_every_stage_what_it_found_and_where_the_report_is(demo_run:
     assert "a model this small does not learn SQL" in demo_run.stdout
     assert "{'loss'" not in demo_run.stdout and "Warning" not in demo_run.stdout  # no raw trainer logs
     assert "SHOULD ONLY BE USED FOR TESTING" not in demo_run.stderr, "lm-eval's --limit warning is not shown"
+    for bar in ("Running generate_until requests", "Requesting API"):
+        assert bar not in demo_run.stderr, f"lm-eval's {bar!r} bar despite --no-progress"
 
 
 @pytest.mark.slow
@@ -187,7 +193,8 @@ def test_server_that_cannot_start_keeps_the_rest(demo_run: DemoRun, tmp_path: Pa
     with pytest.raises(DemoIncomplete, match="served evaluation failed: server exited") as failure:
         serve_and_report(said.append, recipes, evaluations, config, layout)
     assert failure.value.exit_code == 9, "the exit code of the server failure"
-    assert said[-1] == "writing the leaderboard", "the leaderboard is written after the failure"
+    assert said[0].startswith("writing the leaderboard while `transformers serve` starts")
+    assert said[1].startswith("checking the served LoRA recipe"), "the leaderboard was written before the check"
     assert (out / "recipes" / "lora" / "model" / "adapter_config.json").is_file()
     assert (out / "recipes" / "lora" / "run.json").is_file()
     assert "viggo" in read_outputs(out / "lm-eval" / "lora" / "viggo")[1]
@@ -243,3 +250,60 @@ def test_demo_trains_on_viggo_only_unless_sql_rows_are_asked_for(monkeypatch: py
         sql = [example for example in train if example.prompt.startswith(prompts.SQL_INSTRUCTION)]
         assert len(sql) == sql_rows and len(train) - sql_rows > 5000
         assert any(example.prompt.startswith(prompts.SQL_INSTRUCTION) for example in held_out) == bool(sql_rows)
+
+
+@pytest.mark.parametrize(("asked", "cores", "load", "at_once", "words"), [
+    (None, 2, 0.3, True, "side by side (one process on 1 core each)"),
+    (None, 8, 1.0, True, "side by side (one process on 4 cores each)"),
+    (None, 2, None, True, "side by side"),
+    (None, 1, 0.0, False, "in turn (one CPU core)"),
+    (None, 2, 2.5, True, "side by side"),
+    (None, 2, 6.5, False, "in turn (load average 6.5 on 2 cores"),
+    (True, 2, 9.0, True, "side by side, as asked"),
+    (False, 4, 0.0, False, "in turn, as asked"),
+])
+def test_recipes_go_side_by_side_on_two_cores_unless_busy_or_asked(asked: bool | None, cores: int,
+                                                                   load: float | None, at_once: bool,
+                                                                   words: str) -> None:
+    decided, why = side_by_side(asked, cores, load)
+    assert decided == at_once and why.startswith(words)
+
+
+class _Ended:
+    """A recipe's process as the parent sees it once it has ended."""
+
+    exitcode = -9
+
+    def is_alive(self) -> bool:
+        return False
+
+
+def test_a_recipe_process_that_fails_or_dies_fails_the_stage_naming_its_log(tmp_path: Path) -> None:
+    from queue import Queue
+
+    from ftbench.demo import _collect
+    from ftbench.errors import EvaluationFailed
+
+    layout, notes = DemoLayout(tmp_path), {name: (lambda done, text: None) for name in FORKS}
+    messages: Queue[tuple[str, str, object]] = Queue()
+    messages.put(("lora", "note", (3, "loss=1.0")))
+    messages.put(("lora", "failed", EvaluationFailed("lm-eval exited with code 1")))
+    with pytest.raises(EvaluationFailed, match=r"code 1 .*recipe-lora\.log"):
+        _collect({name: _Ended() for name in FORKS}, messages, notes, layout)
+    with pytest.raises(EvaluationFailed, match=r"recipe full ended \(exit code -9\) without a result.*recipe-full"):
+        _collect({name: _Ended() for name in FORKS}, Queue(), notes, layout)
+
+
+def test_lm_eval_bars_can_be_turned_off_and_come_back() -> None:
+    """lm-eval's models pass ``disable=`` to tqdm themselves (TQDM_DISABLE cannot override it)."""
+    import lm_eval.models.huggingface as hf
+
+    from ftbench.lmeval.run import lm_eval_bars_off
+
+    shown, drawn = hf.tqdm, io.StringIO()
+    with lm_eval_bars_off():
+        hf.tqdm(total=3, disable=False, file=drawn, desc="Running generate_until requests").close()
+    assert drawn.getvalue() == ""
+    assert hf.tqdm is shown
+    hf.tqdm(total=3, disable=False, file=drawn, desc="Running generate_until requests").close()
+    assert "Running generate_until requests" in drawn.getvalue(), "bars are back after the block"

@@ -259,8 +259,13 @@ def leaderboard(run_dirs: tuple[Path, ...], models_file: Path | None, out_dir: P
 @click.option("--serve-limit", type=click.IntRange(min=0), default=10, show_default=True,
               help="ViGGO examples evaluated over HTTP against the served LoRA recipe (0: do not serve).")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bars on stderr.")
+@click.option("--side-by-side/--in-turn", "side_by_side", default=None,
+              help="Train and evaluate the two recipes at once, one process each on its share of the cores, or "
+                   "one after the other on every core. Default: side by side on 2 or more cores, unless the load "
+                   "average is already twice the core count.")
 @_friendly_errors
-def demo(out_dir: Path, limit: int, base_steps: int, recipe_steps: int, serve_limit: int, progress: bool) -> None:
+def demo(out_dir: Path, limit: int, base_steps: int, recipe_steps: int, serve_limit: int, progress: bool,
+         side_by_side: bool | None) -> None:
     """The main job on a model trained here from scratch, offline on two CPU cores in about three minutes.
 
     Trains a 0.91M-parameter Llama from scratch, fine-tunes it two ways (full fine-tuning and LoRA r=8),
@@ -271,7 +276,7 @@ def demo(out_dir: Path, limit: int, base_steps: int, recipe_steps: int, serve_li
     from ftbench.demo import DemoConfig, run_demo, summary_lines
 
     config = DemoConfig(out_dir=out_dir, limit=limit, base_steps=base_steps, recipe_steps=recipe_steps,
-                        serve_limit=serve_limit, progress=progress)
+                        serve_limit=serve_limit, progress=progress, side_by_side=side_by_side)
     result = run_demo(config, say=click.echo)
     click.echo("")
     for line in summary_lines(result):

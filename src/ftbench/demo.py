@@ -9,14 +9,17 @@ It runs the study's pipeline top to bottom on a model small enough to train from
 3. fine-tune two recipes from that base for the same number of steps, each continuing the base's cosine
    learning-rate schedule (one run forked in two): full fine-tuning and LoRA r=8 (``recipes/<name>/{model,run.json}``),
    each then evaluated through lm-eval ``hf`` on ``spider_sql`` and ``viggo`` (``--limit`` examples each, 200 by
-   default), measuring the throughput that prices 1,000 queries. In turn: two processes side by side, one thread
-   each, were no faster on the busy 2-core machine (``benchmarks/bench_scratch_step.py --fork`` times the two);
-4. merge the LoRA recipe, serve it (``transformers serve`` on CPU) and check over HTTP that it answers as
-   in-process (``lm-eval/served/``, a check, not a leaderboard row);
-5. write ``models.yaml`` and the leaderboard (:mod:`ftbench.leaderboard`).
+   default), measuring the throughput that prices 1,000 queries. Side by side, one process of one thread per
+   recipe (:func:`side_by_side`), unless the machine has one core or a load average of twice its cores; then in
+   turn in this process on every core;
+4. write ``models.yaml`` and the leaderboard (:mod:`ftbench.leaderboard`) while ``transformers serve`` starts on
+   the merged LoRA recipe (two things at once on two cores);
+5. check over HTTP that the served recipe answers as in-process (``lm-eval/served/``, a check, not a leaderboard
+   row).
 
-Layout of the output folder: ``tiny-model/``, ``recipes/{base,full,lora}/``, ``merged/lora/``,
-``lm-eval/{full,lora}/<task>/``, ``lm-eval/served/viggo/``, ``serve-lora.log``, ``models.yaml``, ``report/``.
+Layout of the output folder: ``tiny-model/``, ``recipes/{base,full,lora}/``, ``recipe-{full,lora}.log`` (what each
+recipe's process printed, when side by side), ``merged/lora/``, ``lm-eval/{full,lora}/<task>/``,
+``lm-eval/served/viggo/``, ``serve-lora.log``, ``models.yaml``, ``report/``.
 
 A model this small learns ViGGO (about half of the test answers exact), but not SQL: the validation databases
 never occur in training, and it writes training-set table names instead of copying them from the context.
@@ -33,18 +36,20 @@ import importlib.util
 import logging
 import os
 import shutil
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import yaml
 
 from ftbench import serve
 from ftbench.errors import DemoIncomplete, EvaluationFailed, FtbenchError, InputError, MissingDependency
+from ftbench.lmeval.run import import_lm_eval, lm_eval_bars_off
 from ftbench.lmeval.run import main as run_lm_eval
 from ftbench.tiny import DEMO_SHAPE, WHOLE_TOKENS, build_tiny_model
 
@@ -80,10 +85,11 @@ class DemoConfig:
     recipe_steps: int = 275  # each recipe, from the base
     sql_train_rows: int = 0  # SQL rows mixed into the ViGGO training set (they cost ViGGO accuracy; see SQL_NOTE)
     serve_limit: int = 10  # ViGGO examples evaluated over HTTP (0: skip serving)
-    eval_batch_size: int = 200  # one batch per task: a tiny model's generation is mostly per-step overhead
+    eval_batch_size: int = 50  # answered as 200 did, and sooner on one thread (less padding: SQL prompts vary)
     port: int | None = None  # None: any free port
     health_timeout_s: float = 120.0
     progress: bool = True  # progress bars on stderr
+    side_by_side: bool | None = None  # the recipes at once in two processes; None: decided by side_by_side()
 
 
 @dataclass(frozen=True)
@@ -116,10 +122,14 @@ class DemoLayout:
     def serve_log(self, name: str) -> Path:
         return self.root / f"serve-{name}.log"
 
+    def fork_log(self, name: str) -> Path:
+        """What the process that trains and evaluates recipe ``name`` side by side with the other printed."""
+        return self.root / f"recipe-{name}.log"
+
     def owned(self) -> list[Path]:
         """Everything a demo run writes (a rerun removes these, and nothing else)."""
         return [self.model_dir, self.root / "recipes", self.root / "merged", self.eval_dir(), self.models_file,
-                self.report_dir, *self.root.glob("serve-*.log")]
+                self.report_dir, *self.root.glob("serve-*.log"), *self.root.glob("recipe-*.log")]
 
 
 @dataclass(frozen=True)
@@ -161,10 +171,11 @@ def run_demo(config: DemoConfig, say: Say = lambda _: None) -> DemoResult:
     """Every stage in order, each announced through ``say``; errors are FtbenchError subclasses."""
     started = time.monotonic()
     passive_openmp()
+    load = machine_load()  # before the demo's own work counts in it
     layout = prepare_out_dir(config.out_dir)
     require_extras()
     with _quiet_libraries():
-        return _run_stages(config, layout, say, started)
+        return _run_stages(config, layout, say, started, load)
 
 
 def passive_openmp() -> None:
@@ -179,8 +190,11 @@ def passive_openmp() -> None:
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
-def _run_stages(config: DemoConfig, layout: DemoLayout, say: Say, started: float) -> DemoResult:
+def _run_stages(config: DemoConfig, layout: DemoLayout, say: Say, started: float, load: float | None) -> DemoResult:
     stage = _stage_counter(say, started)
+    at_once, why = side_by_side(config.side_by_side, usable_cores(), load)
+    if at_once:
+        start_fork_server()
     stage("building the tiny model: a 0.91M-parameter Llama, BPE vocabulary of 2,048 trained on the training "
           "texts, each fixed instruction one token")
     train_set, eval_set = demo_examples(config.sql_train_rows)
@@ -189,10 +203,11 @@ def _run_stages(config: DemoConfig, layout: DemoLayout, say: Say, started: float
     stage(f"training the shared base from scratch: {config.base_steps} steps on {len(train_set):,} examples "
           f"({_training_set_name(config.sql_train_rows)}), loss on the completion only")
     base = train_recipe(model_dir, demo_recipe("base", config), train_set, eval_set, layout, config)
-    stage(f"fine-tuning two recipes from the base in turn, {config.recipe_steps} steps each, continuing its "
+    stage(f"fine-tuning two recipes from the base {why}, {config.recipe_steps} steps each, continuing its "
           "learning-rate schedule: full fine-tuning and LoRA r=8; each then evaluated through lm-eval on "
           f"{', '.join(config.tasks)} ({config.limit} examples each)")
-    forked = recipes_in_turn(base, train_set, eval_set, config, layout)
+    fork = recipes_side_by_side if at_once else recipes_in_turn
+    forked = fork(base, train_set, eval_set, config, layout)
     recipes = {"base": base, **{name: trained for name, (trained, _) in forked.items()}}
     evaluations = [evaluation for _, done in forked.values() for evaluation in done]
     served, report = serve_and_report(stage, recipes, evaluations, config, layout)
@@ -202,14 +217,40 @@ def _run_stages(config: DemoConfig, layout: DemoLayout, say: Say, started: float
 
 def serve_and_report(stage: Say, recipes: dict[str, ScratchResult], evaluations: Sequence[Evaluation],
                      config: DemoConfig, layout: DemoLayout) -> tuple[ServedCheck | None, Report]:
-    """The last two stages: the served check, then the leaderboard, which is written even when serving fails
-    (then :class:`DemoIncomplete` names what was kept)."""
-    served, failure = _served_stage(stage, recipes["base"], recipes["lora"], config, layout)
-    stage("writing the leaderboard")
-    report = write_leaderboard(layout, evaluations)
+    """The last two stages: the leaderboard, written while the server starts (two cores' work at once), then
+    the served check. The leaderboard is written even when serving fails (then :class:`DemoIncomplete` names
+    what was kept)."""
+    serving = config.serve_limit > 0 and "viggo" in config.tasks
+    stage("writing the leaderboard" + (" while `transformers serve` starts on the merged LoRA recipe" if serving
+                                       else ""))
+    server, failure = _attempt(start_lora_server, recipes, config, layout) if serving else (None, None)
+    served = None
+    try:
+        report = write_leaderboard(layout, evaluations)
+        if not serving:
+            stage("serving skipped (--serve-limit 0)")
+        else:
+            stage(f"checking the served LoRA recipe: {config.serve_limit} ViGGO answers over HTTP compared with "
+                  "in-process ones")
+            if server is not None:
+                served, failure = _attempt(check_served, server, config, layout)
+    finally:
+        if server is not None:
+            serve.stop_server(server.process)
     if failure is not None:
         raise _incomplete(failure, layout, report)
     return served, report
+
+
+T = TypeVar("T")
+
+
+def _attempt(step: Callable[..., T], *args: Any) -> tuple[T | None, FtbenchError | None]:
+    """``step(*args)``, or the FtbenchError it raised (a serving failure does not lose the leaderboard)."""
+    try:
+        return step(*args), None
+    except FtbenchError as failure:
+        return None, failure
 
 
 def _stage_counter(say: Say, started: float) -> Say:
@@ -284,20 +325,52 @@ def demo_recipe(name: str, config: DemoConfig) -> Recipe:
 
 def train_recipe(model_dir: Path, recipe: Recipe, train_set: Sequence[TrainingExample],
                  eval_set: Sequence[TrainingExample], layout: DemoLayout, config: DemoConfig) -> ScratchResult:
-    from tqdm import tqdm
-
     from ftbench.finetune.scratch import train
 
-    with tqdm(total=recipe.steps, desc=f"{recipe.name} ({recipe.method})", unit="step", leave=False,
-              disable=not config.progress) as bar:
-        def tick(done: int, total: int, loss: float) -> None:
-            bar.update(done - bar.n)
-            bar.set_postfix(loss=f"{loss:.3f}", refresh=False)
-
-        return train(model_dir, recipe, train_set, eval_set, layout.recipe_dir(recipe.name), tick)
+    with _recipe_bars((recipe.name,), config) as notes:
+        return train(model_dir, recipe, train_set, eval_set, layout.recipe_dir(recipe.name),
+                     lambda done, _total, loss: notes[recipe.name](done, f"loss={loss:.3f}"))
 
 
+Note = Callable[[int, str], None]  # (steps done, what the recipe is doing)
 Forked = tuple["ScratchResult", list["Evaluation"]]  # a recipe trained, and its evaluations
+
+
+@contextmanager
+def _recipe_bars(names: Sequence[str], config: DemoConfig) -> Iterator[dict[str, Note]]:
+    """One progress bar per recipe (steps, and a note: the loss, or the task being evaluated)."""
+    from tqdm import tqdm
+
+    bars = {name: tqdm(total=demo_recipe(name, config).steps, desc=f"{name} ({demo_recipe(name, config).method})",
+                       unit="step", position=index, leave=False, disable=not config.progress)
+            for index, name in enumerate(names)}
+
+    def note(name: str) -> Note:
+        def update(done: int, text: str) -> None:
+            bars[name].update(done - bars[name].n)
+            bars[name].set_postfix_str(text)
+        return update
+
+    try:
+        yield {name: note(name) for name in names}
+    finally:
+        for bar in bars.values():
+            bar.close()
+
+
+def fork_recipe(name: str, base: ScratchResult, train_set: Sequence[TrainingExample],
+                eval_set: Sequence[TrainingExample], config: DemoConfig, layout: DemoLayout, note: Note) -> Forked:
+    """Train recipe ``name`` from the base, then evaluate it on every task; ``note`` follows the work."""
+    from ftbench.finetune.scratch import train
+
+    recipe = demo_recipe(name, config)
+    trained = train(base.model_dir, recipe, train_set, eval_set, layout.recipe_dir(name),
+                    lambda done, _total, loss: note(done, f"loss={loss:.3f}"))
+    evaluations = []
+    for task in config.tasks:
+        note(recipe.steps, f"evaluating {task}")
+        evaluations.append(evaluate_recipe(name, {"base": base, name: trained}, task, config, layout))
+    return trained, evaluations
 
 
 def recipes_in_turn(base: ScratchResult, train_set: Sequence[TrainingExample], eval_set: Sequence[TrainingExample],
@@ -305,14 +378,174 @@ def recipes_in_turn(base: ScratchResult, train_set: Sequence[TrainingExample], e
     """Train and evaluate each recipe in this process, one after the other, on every core."""
     forked = {}
     for name in FORKS:
-        trained = train_recipe(base.model_dir, demo_recipe(name, config), train_set, eval_set, layout, config)
-        forked[name] = trained, evaluate_all(name, base, trained, config, layout)
+        with _recipe_bars((name,), config) as notes:
+            forked[name] = fork_recipe(name, base, train_set, eval_set, config, layout, notes[name])
     return forked
 
 
-def evaluate_all(name: str, base: ScratchResult, trained: ScratchResult, config: DemoConfig,
-                 layout: DemoLayout) -> list[Evaluation]:
-    return [evaluate_recipe(name, {"base": base, name: trained}, task, config, layout) for task in config.tasks]
+def usable_cores() -> int:
+    """The CPU cores this process may run on."""
+    affinity = getattr(os, "sched_getaffinity", None)
+    return len(affinity(0)) if affinity is not None else os.cpu_count() or 1
+
+
+def machine_load() -> float | None:
+    """The load average of the last minute (None where the system does not tell)."""
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return None
+
+
+def side_by_side(asked: bool | None, cores: int, load: float | None) -> tuple[bool, str]:
+    """Whether the recipes run at once, one process of ``cores // 2`` threads each, and the words that say so.
+
+    A step of this tiny model on two threads is only ~1.3x as fast as on one, so two one-thread runs at once beat
+    two two-thread runs in turn: 1.37x on the quiet 2-core machine, 1.56x with another session's work on about
+    one core (``benchmarks/bench_scratch_step.py --fork``). On a machine far busier than its cores (load 6-9 on 2
+    cores) the whole demo took 1.33x as long side by side, so there, and on one core, in turn; the threshold,
+    twice the cores, lies between what was measured. ``load`` is the load average before the demo started."""
+    if asked is not None:
+        return asked, "side by side, as asked" if asked else "in turn, as asked"
+    if cores < 2:
+        return False, "in turn (one CPU core)"
+    if load is not None and load >= 2 * cores:
+        return False, f"in turn (load average {load:.1f} on {cores} cores: side by side is slower on a busy machine)"
+    return True, f"side by side (one process on {cores // 2} core{'' if cores // 2 == 1 else 's'} each)"
+
+
+#: What a recipe's process needs, imported once by the server it is forked from.
+WORKER_IMPORTS = ("torch", "transformers.models.llama.modeling_llama", "peft", "lm_eval.evaluator",
+                  "lm_eval.models.huggingface", "ftbench.demo", "ftbench.finetune.scratch")
+
+
+def start_fork_server() -> None:
+    """Start the process that the recipes' processes will be forked from; it imports their libraries while the
+    model is built and the base trains.
+
+    A fresh interpreter per recipe (``spawn``) spent 10-20 s importing them; a fork of this process would start
+    at once, but GNU OpenMP hangs in a forked child that runs more than one thread once the parent has used
+    its threads. The fork server has not, so its children may use any number."""
+    import multiprocessing
+    from multiprocessing import forkserver
+
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        multiprocessing.get_context("forkserver").set_forkserver_preload(list(WORKER_IMPORTS))
+        forkserver.ensure_running()
+
+
+def _fork_context() -> Any:
+    import multiprocessing
+
+    methods = multiprocessing.get_all_start_methods()
+    return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+
+
+@dataclass(frozen=True)
+class ForkJob:
+    """One recipe, as a process of its own trains and evaluates it."""
+
+    name: str  # full | lora
+    base: ScratchResult
+    train_set: tuple[TrainingExample, ...]
+    eval_set: tuple[TrainingExample, ...]
+    config: DemoConfig
+    layout: DemoLayout
+    threads: int
+
+
+def recipes_side_by_side(base: ScratchResult, train_set: Sequence[TrainingExample],
+                         eval_set: Sequence[TrainingExample], config: DemoConfig,
+                         layout: DemoLayout) -> dict[str, Forked]:
+    """Train and evaluate the recipes at once, one process each on its share of the cores, forked from the
+    server :func:`start_fork_server` started; their bars are drawn here, from the steps they report."""
+    context = _fork_context()
+    messages = context.Queue()
+    threads = max(1, usable_cores() // len(FORKS))
+    workers = {name: context.Process(target=_fork_worker, name=f"ftbench demo: {name}", args=(
+        ForkJob(name, base, tuple(train_set), tuple(eval_set), config, layout, threads), messages))
+        for name in FORKS}
+    for worker in workers.values():
+        worker.start()
+    try:
+        with _recipe_bars(FORKS, config) as notes:
+            return _collect(workers, messages, notes, layout)
+    finally:
+        for worker in workers.values():
+            if worker.is_alive():
+                worker.terminate()
+            worker.join()
+
+
+def _collect(workers: dict[str, Any], messages: Any, notes: dict[str, Note], layout: DemoLayout) -> dict[str, Forked]:
+    """The workers' messages until each has sent its result: ``(name, "note", (steps, text))``,
+    ``(name, "done", forked)`` or ``(name, "failed", error)``. A worker that ended without a result (killed, out
+    of memory) fails the stage once its last messages have had time to arrive."""
+    from queue import Empty
+
+    done: dict[str, Forked] = {}
+    quiet_since_an_end = 0
+    while len(done) < len(workers):
+        try:
+            name, kind, payload = messages.get(timeout=1.0)
+        except Empty:
+            ended = [name for name, worker in workers.items() if name not in done and not worker.is_alive()]
+            quiet_since_an_end = quiet_since_an_end + 1 if ended else 0
+            if quiet_since_an_end > 2:
+                raise EvaluationFailed(f"the process of recipe {ended[0]} ended (exit code "
+                                       f"{workers[ended[0]].exitcode}) without a result; what it printed: "
+                                       f"{layout.fork_log(ended[0])}") from None
+            continue
+        if kind == "note":
+            notes[name](*payload)
+        elif kind == "done":
+            done[name] = payload
+        else:
+            raise _fork_failed(payload, layout.fork_log(name))
+    return {name: done[name] for name in FORKS}
+
+
+def _fork_failed(error: BaseException, log: Path) -> BaseException:
+    """The worker's error, with where its output is."""
+    if isinstance(error, FtbenchError):
+        return type(error)(f"{error} (what the recipe's process printed: {log})")
+    return error
+
+
+def _fork_worker(job: ForkJob, messages: Any) -> None:
+    """In a process of its own: train and evaluate one recipe, reporting to ``messages``; output to its log."""
+    _output_to(job.layout.fork_log(job.name))
+    try:
+        import torch
+
+        torch.set_num_threads(job.threads)
+        with _quiet_libraries():
+            forked = fork_recipe(job.name, job.base, job.train_set, job.eval_set,
+                                 replace(job.config, progress=False), job.layout,
+                                 lambda steps, text: messages.put((job.name, "note", (steps, text))))
+        messages.put((job.name, "done", forked))
+    except BaseException as error:  # all of it goes to the parent, which raises it
+        messages.put((job.name, "failed", _picklable(error)))
+        raise
+
+
+def _picklable(error: BaseException) -> BaseException:
+    import pickle
+
+    try:
+        pickle.loads(pickle.dumps(error))
+    except Exception:  # an error whose arguments do not pickle: its words are kept
+        return FtbenchError(f"{type(error).__name__}: {error}")
+    return error
+
+
+def _output_to(log: Path) -> None:
+    """This process's output (lm-eval's messages, what its subprocesses print) into ``log``: two processes writing
+    to one terminal at once would garble it."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("ab") as stream:
+        for descriptor in (1, 2):
+            os.dup2(stream.fileno(), descriptor)
 
 
 def evaluate_recipe(name: str, recipes: dict[str, ScratchResult], task: str, config: DemoConfig,
@@ -322,7 +555,8 @@ def evaluate_recipe(name: str, recipes: dict[str, ScratchResult], task: str, con
     weights = f"{evaluation.base_model},peft={evaluation.adapter}" if evaluation.adapter else recipes[name].model_dir
     model_args = f"pretrained={weights}"
     started = time.monotonic()
-    run_evaluation(_hf_args(f"{model_args},dtype=float32", config.eval_batch_size), evaluation, config.limit)
+    run_evaluation(_hf_args(f"{model_args},dtype=float32", config.eval_batch_size), evaluation, config.limit,
+                   config.progress)
     return _with_throughput(evaluation, config.limit / (time.monotonic() - started))
 
 
@@ -335,8 +569,6 @@ def recipe_evaluation(name: str, recipes: dict[str, ScratchResult], task: str, l
 
 def _with_throughput(evaluation: Evaluation, queries_per_s: float) -> Evaluation:
     """The throughput and the CPU cores (threads) it was measured on, which price it."""
-    from dataclasses import replace
-
     from ftbench.finetune.lora.run import device_info
 
     return replace(evaluation, queries_per_s=queries_per_s, cores=device_info()[1])
@@ -346,35 +578,37 @@ def _hf_args(model_args: str, batch_size: int) -> list[str]:
     return ["--model", "hf", "--model_args", model_args, "--batch_size", str(batch_size)]
 
 
-def _served_stage(stage: Say, base: ScratchResult, lora: ScratchResult, config: DemoConfig,
-                  layout: DemoLayout) -> tuple[ServedCheck | None, FtbenchError | None]:
-    if config.serve_limit == 0 or "viggo" not in config.tasks:
-        stage("serving skipped (--serve-limit 0)")
-        return None, None
-    stage(f"merging the LoRA recipe, serving it with `transformers serve`, {config.serve_limit} ViGGO answers "
-          "over HTTP compared with in-process ones")
-    try:
-        return check_served(base, lora, config, layout), None
-    except FtbenchError as failure:
-        return None, failure
+@dataclass(frozen=True)
+class LoraServer:
+    """``transformers serve`` started on the merged LoRA recipe (answering once healthy)."""
+
+    spec: serve.ServeSpec
+    merged: Path
+    process: subprocess.Popen[bytes]
+    log: Path
+    evaluation: Evaluation  # what the served check writes, and the recipe it serves
 
 
-def check_served(base: ScratchResult, lora: ScratchResult, config: DemoConfig, layout: DemoLayout) -> ServedCheck:
-    """Merge the adapter, serve the merged model on CPU, evaluate it over HTTP; the server stops in any case."""
+def start_lora_server(recipes: dict[str, ScratchResult], config: DemoConfig, layout: DemoLayout) -> LoraServer:
+    """Merge the LoRA adapter into the base and start serving the merged model on CPU; returns at once."""
     from ftbench.finetune.lora import merge_adapter
 
+    base, lora = recipes["base"], recipes["lora"]
     merged = merge_adapter(lora.model_dir, layout.merged_dir("lora"), base_model=str(base.model_dir))
     spec = serve.ServeSpec(base_model=str(merged), engine="transformers", port=config.port or serve.free_port())
-    results = layout.eval_dir("served", "viggo")
-    evaluation = Evaluation(f"{RECIPE_NAMES['lora']} (served)", "lora", "viggo", results, base.model_dir,
-                            lora.run_json, lora.model_dir)
+    evaluation = Evaluation(f"{RECIPE_NAMES['lora']} (served)", "lora", "viggo", layout.eval_dir("served", "viggo"),
+                            base.model_dir, lora.run_json, lora.model_dir)
     log = layout.serve_log("lora")
-    process = serve.start_server(spec, log)
-    try:
-        serve.wait_healthy(process, spec.base_url, log, config.health_timeout_s)
-        _evaluate_endpoint(served_args(spec, merged), evaluation, config.serve_limit, log)
-    finally:
-        serve.stop_server(process)
+    return LoraServer(spec, merged, serve.start_server(spec, log), log, evaluation)
+
+
+def check_served(server: LoraServer, config: DemoConfig, layout: DemoLayout) -> ServedCheck:
+    """Wait until the server answers, evaluate it over HTTP, compare with the in-process answers (the caller stops
+    the server)."""
+    import_lm_eval()  # while the server starts
+    serve.wait_healthy(server.process, server.spec.base_url, server.log, config.health_timeout_s)
+    _evaluate_endpoint(served_args(server.spec, server.merged), server.evaluation, config, server.log)
+    results = server.evaluation.results_dir
     return ServedCheck(results, *_same_answers(results, layout.eval_dir("lora", "viggo")))
 
 
@@ -393,9 +627,9 @@ def served_args(spec: serve.ServeSpec, model: Path) -> list[str]:
             "num_concurrent=2,max_retries=1"]
 
 
-def _evaluate_endpoint(model_args: Sequence[str], evaluation: Evaluation, limit: int, log: Path) -> None:
+def _evaluate_endpoint(model_args: Sequence[str], evaluation: Evaluation, config: DemoConfig, log: Path) -> None:
     try:
-        run_evaluation(model_args, evaluation, limit)
+        run_evaluation(model_args, evaluation, config.serve_limit, config.progress)
     except FtbenchError:
         raise
     except Exception as err:  # lm-eval's HTTP client gives up with its own errors when the server misbehaves
@@ -403,11 +637,12 @@ def _evaluate_endpoint(model_args: Sequence[str], evaluation: Evaluation, limit:
                                f"server log: {log}") from err
 
 
-def run_evaluation(model_args: Sequence[str], evaluation: Evaluation, limit: int) -> Path:
-    """lm-eval (what ``ftbench eval`` runs) on the evaluation's task, samples logged, into its results folder."""
+def run_evaluation(model_args: Sequence[str], evaluation: Evaluation, limit: int, progress: bool = True) -> Path:
+    """lm-eval (what ``ftbench eval`` runs) on the evaluation's task, samples logged, into its results folder;
+    lm-eval's own progress bars only when ``progress``."""
     argv = [*model_args, "--tasks", evaluation.task, "--limit", str(limit), "--log_samples",
             "--output_path", str(evaluation.results_dir)]
-    with _quiet_lm_eval():
+    with _quiet_lm_eval(), (nullcontext() if progress else lm_eval_bars_off()):
         code = run_lm_eval(argv)
     if code != 0:
         raise EvaluationFailed(f"lm-eval exited with code {code} evaluating {evaluation.name} on "

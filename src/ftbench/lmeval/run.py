@@ -5,7 +5,8 @@ asked for, the run goes through lm-eval's Python API: a ``TaskManager`` that ind
 fraction of a second instead of lm-eval's ~14k built-in YAMLs, `benchmarks/bench_task_index.py`) handed to
 ``simple_evaluate(task_manager=…)``, results saved by lm-eval's ``EvaluationTracker`` as its CLI saves them.
 Anything else (other tasks, ``ls``/``validate``, W&B/Trackio/Hub logging) runs lm-eval's CLI, with our folder as
-``--include_path`` where lm-eval does not index it by itself (editable installs). Nothing of lm-eval is patched.
+``--include_path`` where lm-eval does not index it by itself (editable installs). Nothing of lm-eval is patched;
+only :func:`lm_eval_bars_off` swaps the progress-bar class its modules call, for the duration of a run.
 """
 
 from __future__ import annotations
@@ -155,6 +156,49 @@ def _exit_code(run: Callable[[], None]) -> int:
     except SystemExit as stop:
         return stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 1)
     return 0
+
+
+#: lm-eval's modules that draw progress bars in the runs ftbench starts: requests, the hf model, the API models.
+BAR_MODULES = ("lm_eval.api.task", "lm_eval.api.model", "lm_eval.models.huggingface", "lm_eval.models.api_models")
+
+
+def import_lm_eval() -> None:
+    """Load lm-eval's evaluator and the model classes ftbench runs (seconds of imports), ahead of a first run."""
+    import importlib
+
+    for name in ("lm_eval.evaluator", "lm_eval.loggers", "lm_eval.tasks", *BAR_MODULES):
+        importlib.import_module(name)
+
+
+@contextmanager
+def lm_eval_bars_off() -> Iterator[None]:
+    """No progress bars from lm-eval for the duration of a ``with`` block.
+
+    lm-eval's model classes pass ``disable=`` to tqdm themselves, which wins over tqdm's ``TQDM_DISABLE`` (tqdm
+    reads that once, when it loads, as a default), and ``simple_evaluate`` has no switch for them. So for the
+    duration, the ``tqdm`` (and ``tqdm_asyncio``) that lm-eval's modules call is a subclass whose bars are off."""
+    from tqdm import tqdm
+
+    import_lm_eval()
+    swapped = [(module, attribute, value) for name, module in list(sys.modules.items())
+               if name == "lm_eval" or name.startswith("lm_eval.")
+               for attribute, value in vars(module).items()
+               if isinstance(value, type) and issubclass(value, tqdm)]
+    for module, attribute, value in swapped:
+        setattr(module, attribute, _silent(value))
+    try:
+        yield
+    finally:
+        for module, attribute, value in swapped:
+            setattr(module, attribute, value)
+
+
+def _silent(bar: type[Any]) -> type[Any]:
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        kwargs["disable"] = True
+        bar.__init__(self, *args, **kwargs)
+
+    return type(bar.__name__, (bar,), {"__init__": __init__})
 
 
 def _register_models() -> None:
