@@ -164,6 +164,25 @@ def test_jobs_sent_together_come_back_in_order_and_a_fatal_one_costs_only_itself
     assert isinstance(replies[3], Verdict) and replies[3].exec_match
 
 
+def test_jobs_of_another_configuration_in_one_message_are_judged_with_their_own() -> None:
+    """A message carries its first job's configuration once and the jobs refer to it; a job with a
+    configuration of its own keeps it (here: how many databases it is judged on)."""
+    from ftbench.sql._isolation import SandboxWorker
+    from ftbench.sql._protocol import dump_jobs, load_job, load_jobs
+
+    other = JudgeConfig(timeout_s=TIMEOUT, n_databases=2)
+    jobs = [JudgeJob(GOLD, GOLD, CONTEXT, None, CONFIG), JudgeJob(GOLD, GOLD, CONTEXT, None, other)]
+    shared, pickled = load_jobs(dump_jobs(jobs))
+    assert shared == CONFIG and load_job(pickled[0], shared).config is shared
+    assert load_job(pickled[1], shared).config == other
+    worker = SandboxWorker(CONFIG.memory_mb)
+    try:
+        replies = worker.ask_many([*jobs, jobs[0]])
+    finally:
+        worker.close()
+    assert [reply.databases for reply in replies if isinstance(reply, Verdict)] == [4, 2, 4]
+
+
 def test_judging_together_gives_the_verdicts_of_judging_one_by_one() -> None:
     """``judge_many``: the same verdicts as ``judge`` row by row, in order, a timeout in the middle
     (the worker killed) and refusals before the sandbox included."""

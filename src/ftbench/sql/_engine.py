@@ -65,13 +65,13 @@ def answer(job: JudgeJob | ValidityJob) -> Verdict | bool | None:
         refusal = Failure("runtime", "compiling the prediction exhausted sqlite's memory or size limits")
     if refusal is not None:
         return Verdict(False, refusal.kind, refusal.detail, valid_sql=validity is True, judge=effective_mode(job))
-    return replace(evaluate(job), valid_sql=validity is True)
+    return evaluate(job, valid_sql=validity is True)
 
 
-def evaluate(job: JudgeJob) -> Verdict:
-    """The verdict for one prediction, and the mode that judged it. What the inputs can cause (sqlite
-    errors, exhausted recursion or memory) is a ``runtime`` verdict; any other exception is a fault of
-    the judge: ``internal``."""
+def evaluate(job: JudgeJob, valid_sql: bool = False) -> Verdict:
+    """The verdict for one prediction, the mode that judged it and ``valid_sql``. What the inputs can
+    cause (sqlite errors, exhausted recursion or memory) is a ``runtime`` verdict; any other exception
+    is a fault of the judge: ``internal``."""
     mode = effective_mode(job)
     try:
         verdict = _evaluate(job, mode)
@@ -79,7 +79,7 @@ def evaluate(job: JudgeJob) -> Verdict:
         verdict = Verdict(False, "runtime", f"judge failed: {type(err).__name__}: {str(err)[:200]}")
     except Exception as err:
         verdict = Verdict(False, "internal", f"judge error: {type(err).__name__}: {str(err)[:200]}")
-    return replace(verdict, judge=mode)
+    return replace(verdict, judge=mode, valid_sql=valid_sql)
 
 
 def effective_mode(job: JudgeJob) -> JudgeMode:

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import IO
 
-from ftbench.sql._protocol import DEADLINE, READY, read_frame, write_frame
+from ftbench.sql._protocol import DEADLINE, READY, load_job, load_jobs, read_frame, write_frame
 from ftbench.sql._types import JudgeConfig
 
 
@@ -43,11 +43,14 @@ def _serve(board: _DeadlineBoard, requests: IO[bytes], replies: IO[bytes]) -> No
 
     configs: dict[JudgeConfig, JudgeConfig] = {}
     while (frame := read_frame(requests)) is not None:
-        for pickled in pickle.loads(frame):  # a list of jobs, each pickled apart; one answer per job
-            job = pickle.loads(pickled)
-            # Every job arrives with its own copy of the configuration, which keys the caches: one
-            # object per distinct configuration makes each cache lookup an identity check.
-            object.__setattr__(job, "config", configs.setdefault(job.config, job.config))
+        shared, jobs = load_jobs(frame)  # one answer per job, each unpickled at its turn
+        # The configuration keys the caches: one object per distinct configuration makes each cache
+        # lookup an identity check.
+        shared = configs.setdefault(shared, shared) if isinstance(shared, JudgeConfig) else shared
+        for pickled in jobs:
+            job = load_job(pickled, shared)
+            if job.config is not shared:  # a job with a configuration of its own
+                object.__setattr__(job, "config", configs.setdefault(job.config, job.config))
             board.job_deadline = time.monotonic() + job.config.build_timeout_s
             board.post(0.0)
             reply = answer(job)
