@@ -153,6 +153,20 @@ def test_synthesized_databases_are_deterministic_and_vary_by_seed() -> None:
     assert build_database(plan, 7, 0) != build_database(plan, 8, 0)
 
 
+def test_equal_plans_are_one_object_and_another_contexts_plan_is_its_own() -> None:
+    """Plans are interned, so the caches keyed by them compare identities; a plan of another context
+    (here: one more column) is never taken for one of this context."""
+    from ftbench.sql._synth import make_plan
+
+    gold = "SELECT name FROM singer WHERE age > 20"
+    plan = make_plan(SINGER, gold, gold)
+    assert make_plan(SINGER, gold, "select name from singer where 20 < age") is plan
+    wider = SINGER.replace("age VARCHAR", "age VARCHAR, height INTEGER")
+    other = make_plan(wider, gold, gold)
+    assert other != plan and other is not plan
+    assert any(column.name == "height" for _, columns in other.tables for column in columns)
+
+
 def make_and_build(gold: str, seed: int, index: int) -> bytes:
     from ftbench.sql._synth import DATABASES, build_database, make_plan
 
