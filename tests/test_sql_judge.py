@@ -360,6 +360,20 @@ def test_trees_and_scopes_left_behind_are_freed_without_the_cyclic_collector() -
         gc.enable()
 
 
+def test_the_keyed_gold_leaves_the_cached_tree_of_the_gold_as_it_was() -> None:
+    """The sort-key rewrite of a gold works on its own copy (its alias and SQL generation copy nothing
+    more): the parse cache's tree of the gold, read again for the next prediction, is unchanged."""
+    from ftbench.sql._facts import keyed_order_query, parse
+
+    gold = "SELECT name, age FROM singer ORDER BY age DESC, 1 LIMIT 3"
+    before = parse(gold)
+    assert before is not None
+    text = before.sql(dialect="sqlite")
+    keyed = keyed_order_query(gold)
+    assert keyed is not None and "ftbench_sort_key_1" in keyed and "LIMIT" not in keyed
+    assert parse(gold) is before and before.sql(dialect="sqlite") == text
+
+
 def test_the_reused_sqlglot_parser_reads_each_query_as_a_fresh_one_would() -> None:
     """One tokenizer and parser serve every query of a thread: a text that fails half-way (unclosed quote,
     unbalanced parenthesis, two statements) must leave nothing behind for the next one."""
