@@ -3,16 +3,19 @@ shared deadline (a double in 8 bytes of memory mapped by both processes)."""
 
 from __future__ import annotations
 
-import io
 import pickle
 import struct
 from collections.abc import Sequence
 from typing import IO, Any
 
+from ftbench.sql._types import JudgeConfig, JudgeJob, ValidityJob
+
 FRAME_HEADER = struct.Struct(">Q")
 DEADLINE = struct.Struct("d")
 #: The worker's first message: imports done, deadline memory mapped.
 READY = b"ready"
+#: Tags of the jobs :func:`dump_jobs` sends as tuples of texts.
+_JUDGE, _VALIDITY = "judge", "validity"
 
 
 def read_frame(stream: IO[bytes]) -> bytes | None:
@@ -37,47 +40,24 @@ def write_frame(stream: IO[bytes], payload: bytes) -> None:
     stream.flush()
 
 
-#: The persistent id that stands for the shared configuration in a pickled job.
-_SHARED = "shared"
-
-
-class _SharingPickler(pickle.Pickler):
-    """Writes ``shared`` as a reference instead of its contents (``persistent_id``)."""
-
-    def __init__(self, file: IO[bytes], shared: object) -> None:
-        super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
-        self._shared = shared
-
-    def persistent_id(self, obj: object) -> str | None:
-        return _SHARED if obj is self._shared and obj is not None else None
-
-
-class _SharingUnpickler(pickle.Unpickler):
-    """Reads the references of :class:`_SharingPickler` back as the one ``shared`` object."""
-
-    def __init__(self, file: IO[bytes], shared: object) -> None:
-        super().__init__(file)
-        self._shared = shared
-
-    def persistent_load(self, pid: object) -> object:
-        if pid != _SHARED:
-            raise pickle.UnpicklingError(f"unknown persistent id {pid!r}")
-        return self._shared
-
-
 
 def dump_jobs(jobs: Sequence[object]) -> bytes:
     """One message for several jobs: their common configuration (the first job's ``config``) pickled
-    once, each job pickled apart with a reference to it. Apart, so a job the worker cannot even
-    unpickle ends it at its own turn, after the jobs before it were answered; the configuration once,
-    because pickling it (a path among its fields) cost more than the rest of a job."""
+    once, each job pickled apart, as the tuple of its texts when it has that configuration. Apart, so
+    a job the worker cannot even unpickle ends it at its own turn, after the jobs before it were
+    answered; the configuration once, because pickling it (a path among its fields) and the job's
+    dataclass cost more than the rest of a job."""
     shared = getattr(jobs[0], "config", None) if jobs else None
-    pickled = []
-    for job in jobs:
-        buffer = io.BytesIO()
-        _SharingPickler(buffer, shared).dump(job)
-        pickled.append(buffer.getvalue())
-    return pickle.dumps((shared, pickled), protocol=pickle.HIGHEST_PROTOCOL)
+    return pickle.dumps((shared, [pickle.dumps(_flat(job, shared), protocol=pickle.HIGHEST_PROTOCOL)
+                                  for job in jobs]), protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _flat(job: object, shared: object) -> object:
+    if type(job) is JudgeJob and job.config is shared:
+        return (_JUDGE, job.gold, job.prediction, job.context, job.db_id)
+    if type(job) is ValidityJob and job.config is shared:
+        return (_VALIDITY, job.sql)
+    return job  # another configuration, or not a job at all: pickled whole
 
 
 def load_jobs(frame: bytes) -> tuple[object, list[bytes]]:
@@ -87,5 +67,10 @@ def load_jobs(frame: bytes) -> tuple[object, list[bytes]]:
 
 
 def load_job(pickled: bytes, shared: object) -> Any:
-    """One job of :func:`load_jobs`, with ``shared`` in place of each reference to the configuration."""
-    return _SharingUnpickler(io.BytesIO(pickled), shared).load()
+    """One job of :func:`load_jobs`, with ``shared`` as the configuration of each job sent as texts."""
+    job = pickle.loads(pickled)
+    if type(job) is tuple and job[0] == _JUDGE and isinstance(shared, JudgeConfig):
+        return JudgeJob(job[1], job[2], job[3], job[4], shared)
+    if type(job) is tuple and job[0] == _VALIDITY and isinstance(shared, JudgeConfig):
+        return ValidityJob(job[1], shared)
+    return job
