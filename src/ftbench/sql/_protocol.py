@@ -40,7 +40,6 @@ def write_frame(stream: IO[bytes], payload: bytes) -> None:
     stream.flush()
 
 
-
 def dump_jobs(jobs: Sequence[object]) -> bytes:
     """One message for several jobs: their common configuration (the first job's ``config``) pickled
     once, each job pickled apart, as the tuple of its texts when it has that configuration. Apart, so
