@@ -15,9 +15,12 @@ With ``--tsse DIR`` (a checkout of taoyds/test-suite-sql-eval; it needs ``sqlpar
 also judges every row on the real database: that gives a single-DB reference for all eight systems, and
 the speed of its loop next to ours (same pairs, same run; ``--jobs 1`` for one process each). When ``test-suite`` comes
 first in ``--modes``, its verdicts also serve as a reference for the modes after it (all eight systems).
-Beside the wall times it prints CPU times (this process and, on Linux, its child processes: the sandbox
-worker that judges, the pool with ``--jobs`` > 1): on a loaded machine wall time says as much about the
-other work as about the judge, and ``exec_eval`` hands every query to a thread, which load slows most.
+With ``--systems`` naming one system, there is one prediction per row (golds, plans and synthesized
+databases hardly ever shared): the speed of judging one system's outputs, where the eight systems' pairs
+let the judge's caches serve several predictions of a row. Beside the wall times it prints CPU times
+(this process and, on Linux, its child processes: the sandbox worker that judges, the pool with
+``--jobs`` > 1): on a loaded machine wall time says as much about the other work as about the judge, and
+``exec_eval`` hands every query to a thread, which load slows most.
 """
 
 from __future__ import annotations

@@ -164,6 +164,48 @@ def test_jobs_sent_together_come_back_in_order_and_a_fatal_one_costs_only_itself
     assert isinstance(replies[3], Verdict) and replies[3].exec_match
 
 
+def test_jobs_of_another_configuration_in_one_message_are_judged_with_their_own() -> None:
+    """A message carries its first job's configuration once and the jobs refer to it; a job with a
+    configuration of its own keeps it (here: how many databases it is judged on)."""
+    from ftbench.sql._isolation import SandboxWorker
+    from ftbench.sql._protocol import dump_jobs, load_job, load_jobs
+
+    other = JudgeConfig(timeout_s=TIMEOUT, n_databases=2)
+    jobs = [JudgeJob(GOLD, GOLD, CONTEXT, None, CONFIG), JudgeJob(GOLD, GOLD, CONTEXT, None, other)]
+    shared, pickled = load_jobs(dump_jobs(jobs))
+    assert shared == CONFIG and load_job(pickled[0], shared).config is shared
+    assert load_job(pickled[1], shared).config == other
+    worker = SandboxWorker(CONFIG.memory_mb)
+    try:
+        replies = worker.ask_many([*jobs, jobs[0]])
+    finally:
+        worker.close()
+    assert [reply.databases for reply in replies if isinstance(reply, Verdict)] == [4, 2, 4]
+
+
+def test_a_job_sent_again_gets_its_own_verdict_and_no_other_rows() -> None:
+    """The worker keeps the verdicts of jobs it judged, for the same job sent again (several systems
+    write the same prediction): never for the same texts with another context, database or config."""
+    from ftbench.sql import SqlPair, judge_many
+
+    gold, star = "SELECT name, age FROM singer", "SELECT * FROM singer"
+    two, three = "CREATE TABLE singer (name VARCHAR, age INTEGER)", CONTEXT  # CONTEXT also has a country
+    pairs = [SqlPair(gold, star, two), SqlPair(gold, star, three), SqlPair(gold, star, two),
+             SqlPair(gold, star, three, "no_such_db")]
+    verdicts = judge_many(pairs, config=CONFIG)
+    assert [verdict.exec_match for verdict in verdicts] == [True, False, True, False]
+    assert verdicts[0] == verdicts[2] == judge(gold, star, two, config=CONFIG)
+    fewer = judge_many(pairs[:1], config=JudgeConfig(timeout_s=TIMEOUT, n_databases=2))
+    assert fewer[0].exec_match and fewer[0].databases == 2 != verdicts[0].databases
+    endless = "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r) SELECT count(*) FROM r"
+    slow = JudgeConfig(timeout_s=1.0, n_databases=2)
+    judge(GOLD, GOLD, CONTEXT, config=slow)  # the worker's caches warm for this configuration
+    started = time.monotonic()
+    twice = judge_many([SqlPair(GOLD, endless, CONTEXT)] * 2, config=slow)
+    assert [verdict.error for verdict in twice] == ["timeout", "timeout"] and twice[0] == twice[1]
+    assert time.monotonic() - started < 1.8  # judged once: the second is the first one's verdict
+
+
 def test_judging_together_gives_the_verdicts_of_judging_one_by_one() -> None:
     """``judge_many``: the same verdicts as ``judge`` row by row, in order, a timeout in the middle
     (the worker killed) and refusals before the sandbox included."""

@@ -153,6 +153,20 @@ def test_synthesized_databases_are_deterministic_and_vary_by_seed() -> None:
     assert build_database(plan, 7, 0) != build_database(plan, 8, 0)
 
 
+def test_equal_plans_are_one_object_and_another_contexts_plan_is_its_own() -> None:
+    """Plans are interned, so the caches keyed by them compare identities; a plan of another context
+    (here: one more column) is never taken for one of this context."""
+    from ftbench.sql._synth import make_plan
+
+    gold = "SELECT name FROM singer WHERE age > 20"
+    plan = make_plan(SINGER, gold, gold)
+    assert make_plan(SINGER, gold, "select name from singer where 20 < age") is plan
+    wider = SINGER.replace("age VARCHAR", "age VARCHAR, height INTEGER")
+    other = make_plan(wider, gold, gold)
+    assert other != plan and other is not plan
+    assert any(column.name == "height" for _, columns in other.tables for column in columns)
+
+
 def make_and_build(gold: str, seed: int, index: int) -> bytes:
     from ftbench.sql._synth import DATABASES, build_database, make_plan
 
@@ -325,6 +339,39 @@ def test_a_prediction_that_writes_cannot_change_a_reused_database() -> None:
     reused = [_engine._open_cached(target, INLINE).execute(query).fetchall() for target in targets]  # those judged on
     DATABASES.clear()
     assert reused == [open_database(plan, 0, index).execute(query).fetchall() for index in range(INLINE.n_databases)]
+
+
+def test_trees_and_scopes_left_behind_are_freed_without_the_cyclic_collector() -> None:
+    """sqlglot's trees and scopes point at their parents: those the judge drops (trees leaving the
+    parse cache, scopes after resolving columns) have the cycles cut, so no collection is needed."""
+    import gc
+
+    from ftbench.sql._facts import analyze
+    from ftbench.sql._schema import parse_context
+
+    schema = parse_context("CREATE TABLE t (a INT, b INT); CREATE TABLE u (c INT)")
+    gc.collect()
+    gc.disable()
+    try:
+        for number in range(100):  # more than the parse cache holds
+            analyze(f"SELECT a, {number} FROM t WHERE b IN (SELECT c FROM u) UNION SELECT c, 1 FROM u", schema)
+        assert gc.collect() == 0
+    finally:
+        gc.enable()
+
+
+def test_the_keyed_gold_leaves_the_cached_tree_of_the_gold_as_it_was() -> None:
+    """The sort-key rewrite of a gold works on its own copy (its alias and SQL generation copy nothing
+    more): the parse cache's tree of the gold, read again for the next prediction, is unchanged."""
+    from ftbench.sql._facts import keyed_order_query, parse
+
+    gold = "SELECT name, age FROM singer ORDER BY age DESC, 1 LIMIT 3"
+    before = parse(gold)
+    assert before is not None
+    text = before.sql(dialect="sqlite")
+    keyed = keyed_order_query(gold)
+    assert keyed is not None and "ftbench_sort_key_1" in keyed and "LIMIT" not in keyed
+    assert parse(gold) is before and before.sql(dialect="sqlite") == text
 
 
 def test_the_reused_sqlglot_parser_reads_each_query_as_a_fresh_one_would() -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass, replace
 from functools import lru_cache
+from itertools import chain
 from pathlib import Path
 
 from ftbench.sql._cache import bytes_cached
@@ -65,13 +66,13 @@ def answer(job: JudgeJob | ValidityJob) -> Verdict | bool | None:
         refusal = Failure("runtime", "compiling the prediction exhausted sqlite's memory or size limits")
     if refusal is not None:
         return Verdict(False, refusal.kind, refusal.detail, valid_sql=validity is True, judge=effective_mode(job))
-    return replace(evaluate(job), valid_sql=validity is True)
+    return evaluate(job, valid_sql=validity is True)
 
 
-def evaluate(job: JudgeJob) -> Verdict:
-    """The verdict for one prediction, and the mode that judged it. What the inputs can cause (sqlite
-    errors, exhausted recursion or memory) is a ``runtime`` verdict; any other exception is a fault of
-    the judge: ``internal``."""
+def evaluate(job: JudgeJob, valid_sql: bool = False) -> Verdict:
+    """The verdict for one prediction, the mode that judged it and ``valid_sql``. What the inputs can
+    cause (sqlite errors, exhausted recursion or memory) is a ``runtime`` verdict; any other exception
+    is a fault of the judge: ``internal``."""
     mode = effective_mode(job)
     try:
         verdict = _evaluate(job, mode)
@@ -79,7 +80,7 @@ def evaluate(job: JudgeJob) -> Verdict:
         verdict = Verdict(False, "runtime", f"judge failed: {type(err).__name__}: {str(err)[:200]}")
     except Exception as err:
         verdict = Verdict(False, "internal", f"judge error: {type(err).__name__}: {str(err)[:200]}")
-    return replace(verdict, judge=mode)
+    return replace(verdict, judge=mode, valid_sql=valid_sql)
 
 
 def effective_mode(job: JudgeJob) -> JudgeMode:
@@ -166,12 +167,12 @@ def _timed_out(outcome: Outcome) -> bool:
 
 
 def _outcome_bytes(outcome: Outcome | KeyedRows | None) -> int:
+    """About the memory a result holds: 200 bytes, 64 a row, 32 a value, 50 and its length a text or blob
+    (counted without a Python call per value: it runs on every result the caches keep)."""
     rows = outcome.rows if isinstance(outcome, Rows | KeyedRows) else ()
-    return 200 + sum(64 + sum(_value_bytes(value) for value in row) for row in rows)
-
-
-def _value_bytes(value: object) -> int:
-    return 50 + len(value) if isinstance(value, str | bytes) else 32
+    values = list(chain.from_iterable(rows))
+    texts = [value for value in values if isinstance(value, str | bytes)]
+    return 200 + 64 * len(rows) + 32 * len(values) + 18 * len(texts) + sum(map(len, texts))
 
 
 @bytes_cached(GOLD_CACHE_BYTES, _outcome_bytes)

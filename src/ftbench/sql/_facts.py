@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TypeVar
@@ -85,10 +86,60 @@ class _Reader(threading.local):
 _READER = _Reader()
 
 
-@lru_cache(maxsize=32)  # trees of 20,000-character queries are large: a row's worth of reuse is enough
+class _TreeCache:
+    """The trees of the last ``size`` texts read, least recently used first out. A tree's nodes point
+    at their parents, so a dropped tree is a reference cycle that only the cyclic garbage collector
+    frees, after walking every young object to find it (most of the worker's collection time): a tree
+    leaving the cache has those pointers cut, and reference counting frees it at once. Callers use a
+    tree only within the call that asked for it, so an evicted tree is no one's."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._trees: OrderedDict[str, exp.Expr | None] = OrderedDict()
+
+    def get(self, sql: str) -> tuple[exp.Expr | None] | None:
+        if sql not in self._trees:
+            return None
+        self._trees.move_to_end(sql)
+        return (self._trees[sql],)
+
+    def put(self, sql: str, tree: exp.Expr | None) -> None:
+        self._trees[sql] = tree
+        if len(self._trees) > self.size:
+            _, dropped = self._trees.popitem(last=False)
+            if dropped is not None:
+                dismantle(dropped)
+
+    def clear(self) -> None:
+        self._trees.clear()
+
+
+def dismantle(tree: exp.Expr) -> None:
+    """Cut the parent pointers of ``tree``'s nodes (unusable afterwards): freed without the collector."""
+    for node in list(tree.walk()):
+        node.parent = None
+
+
+#: Trees of 20,000-character queries are large: a row's worth of reuse is enough.
+_TREES = _TreeCache(32)
+
+
 def parse(sql: str) -> exp.Expr | None:
     """sqlglot's tree of one sqlite statement, or None when it cannot be read. Cached: a prediction is
-    read against the context and again against the gold's schema; callers must not change the tree."""
+    read against the context and again against the gold's schema; callers must not change the tree,
+    nor keep it beyond their call (see :class:`_TreeCache`)."""
+    found = _TREES.get(sql)
+    if found is not None:
+        return found[0]
+    tree = _read(sql)
+    _TREES.put(sql, tree)
+    return tree
+
+
+parse.cache_clear = _TREES.clear  # type: ignore[attr-defined]
+
+
+def _read(sql: str) -> exp.Expr | None:
     try:
         statements = _READER.parser.parse(_READER.tokenizer.tokenize(sql), sql)
     except (SqlglotError, RecursionError, ValueError):
@@ -157,7 +208,32 @@ def _at_top_level(sql: str, keyword: re.Pattern[str]) -> bool:
 def _resolve_columns(tree: exp.Expr, schema: Schema, facts: QueryFacts) -> dict[int, ColumnRef]:
     """Map each column node (by id) to its table, innermost scope first."""
     refs: dict[int, ColumnRef] = {}
-    for scope in traverse_scope(tree):
+    scopes = traverse_scope(tree)
+    try:
+        _resolve_scopes(scopes, schema, facts, refs)
+    finally:
+        _dismantle_scopes(scopes)
+    return refs
+
+
+#: The attributes by which sqlglot's scopes point at each other.
+_CHILD_SCOPES = ("cte_scopes", "derived_table_scopes", "subquery_scopes", "table_scopes", "udtf_scopes",
+                 "set_operation_scopes")
+
+
+def _dismantle_scopes(scopes: list[Scope]) -> None:
+    """Scopes point at their parents and children (cycles, like trees): cut, so they are freed at once."""
+    for scope in scopes:
+        scope.parent = None
+        for name in _CHILD_SCOPES:
+            children = getattr(scope, name, None)
+            if isinstance(children, list):
+                children.clear()
+        scope.sources.clear()
+
+
+def _resolve_scopes(scopes: list[Scope], schema: Schema, facts: QueryFacts, refs: dict[int, ColumnRef]) -> None:
+    for scope in scopes:
         tables = _table_sources(scope, facts)
         selects = scope.expression.selects if isinstance(scope.expression, exp.Query) else []
         aliases = {select.alias.lower() for select in selects if select.alias}
@@ -171,7 +247,6 @@ def _resolve_columns(tree: exp.Expr, schema: Schema, facts: QueryFacts) -> dict[
                     facts.qualified.add(ref)
                 else:
                     facts.unqualified |= {ref[1]}
-    return refs
 
 
 def _table_sources(scope: Scope, facts: QueryFacts) -> dict[str, str]:
@@ -341,6 +416,7 @@ def _regex_facts(sql: str) -> QueryFacts:
     return facts
 
 
+@lru_cache(maxsize=256)  # asked once per database the gold's ties are checked on
 def keyed_order_query(sql: str) -> str | None:
     """The gold rewritten to expose its sort keys: the same SELECT without LIMIT, its ORDER BY
     expressions appended as extra columns. None when that would change the rows (DISTINCT, set
@@ -357,9 +433,13 @@ def keyed_order_query(sql: str) -> str | None:
         return None
     keyed = tree.copy()
     keyed.set("limit", None)
+    # ``keyed`` and the keys are copies of their own: neither the alias nor the generator needs to copy
+    # them again (deep copies were most of this function's time).
     for index, key in enumerate(keys):
-        keyed.append("expressions", exp.alias_(key, f"ftbench_sort_key_{index}"))
-    return keyed.sql(dialect="sqlite")
+        keyed.append("expressions", exp.alias_(key, f"ftbench_sort_key_{index}", copy=False))
+    text = keyed.sql(dialect="sqlite", copy=False)
+    dismantle(keyed)
+    return text
 
 
 def _sort_key(expression: exp.Expr, selects: list[exp.Expr]) -> exp.Expr | None:

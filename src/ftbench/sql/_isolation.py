@@ -21,7 +21,7 @@ from pathlib import Path
 
 import ftbench
 from ftbench.errors import SandboxError
-from ftbench.sql._protocol import DEADLINE, READY, read_frame, write_frame
+from ftbench.sql._protocol import DEADLINE, READY, dump_jobs, read_frame, write_frame
 from ftbench.sql._types import JudgeJob, ValidityJob
 
 #: How long past a deadline the parent waits before it kills the worker.
@@ -96,10 +96,7 @@ class SandboxWorker:
         process = self._started()
         if process.stdin is None or process.stdout is None:
             raise SandboxError("sandbox worker has no pipes")
-        # Each job pickled apart: one the worker cannot even unpickle ends it at its own turn, after
-        # the jobs before it were answered.
-        frame = pickle.dumps([pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL) for job in jobs],
-                             protocol=pickle.HIGHEST_PROTOCOL)
+        frame = dump_jobs(jobs)
         try:
             write_frame(process.stdin, frame)
         except OSError:

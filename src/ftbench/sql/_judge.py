@@ -48,13 +48,15 @@ def judge_stream(pairs: Sequence[SqlPair], *, config: JudgeConfig | None = None)
     until the last verdict is read)."""
     config = config or _DEFAULT
     refused = [_refused(pair, config) for pair in pairs]  # before the stream takes the worker
-    jobs = [JudgeJob(pair.gold, pair.prediction, pair.context, pair.db_id, config)
-            for pair, verdict in zip(pairs, refused, strict=True) if verdict is None]
+    modes = [effective_mode(config, pair.db_id) for pair in pairs]
+    # Only the context mode reads the context: the others travel without it.
+    jobs = [JudgeJob(pair.gold, pair.prediction, pair.context if mode == "context" else "", pair.db_id, config)
+            for pair, verdict, mode in zip(pairs, refused, modes, strict=True) if verdict is None]
     replies = sandboxed_stream(jobs, config)
     try:
-        for pair, verdict in zip(pairs, refused, strict=True):
+        for verdict, mode in zip(refused, modes, strict=True):
             judged = verdict if verdict is not None else _from_reply(next(replies))
-            yield replace(judged, judge=effective_mode(config, pair.db_id))
+            yield judged if judged.judge == mode else replace(judged, judge=mode)
     finally:
         replies.close()
 

@@ -114,7 +114,14 @@ def make_plan(context: str, gold: str, prediction: str) -> DataPlan:
     gold_names = {(table, column) for table in analysis.facts.tables for column in analysis.facts.unqualified}
     _add_missing(schema, _without_typos(predicted, schema), skip=gold_names)
     lookups = frozenset(schema.tables) - frozenset(analysis.schema.tables)
-    return _plan(schema, analysis.facts, predicted, lookups)
+    return _interned(_plan(schema, analysis.facts, predicted, lookups))
+
+
+@lru_cache(maxsize=1024)
+def _interned(plan: DataPlan) -> DataPlan:
+    """The first of equal plans (the predictions of one example mostly share theirs): each cache keyed
+    by a plan then finds it by identity, instead of comparing every column of two equal plans."""
+    return plan
 
 
 def _without_typos(facts: QueryFacts, schema: Schema) -> QueryFacts:
@@ -496,8 +503,14 @@ def _create_statements(plan: DataPlan) -> tuple[str, ...]:
 @lru_cache(maxsize=1024)
 def _create_statement(name: str, columns: tuple[tuple[str, str], ...]) -> str:
     """Once per table and column affinities: the plans of one example mostly share their tables."""
-    return Database(memory=True).create_table_sql(name, {column: _AFFINITY_TYPES[affinity]
-                                                         for column, affinity in columns})
+    return _sql_writer().create_table_sql(name, {column: _AFFINITY_TYPES[affinity] for column, affinity in columns})
+
+
+@lru_cache(maxsize=1)
+def _sql_writer() -> Database:
+    """One empty in-memory sqlite-utils database, only ever asked to write SQL (it never holds a table):
+    opening one per table cost more than writing the statement."""
+    return Database(memory=True)
 
 
 def _private_pools(rng: random.Random, plan: DataPlan, shape: _Shape,

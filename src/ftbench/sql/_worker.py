@@ -16,11 +16,12 @@ import signal
 import sqlite3
 import sys
 import time
+from collections import OrderedDict
 from pathlib import Path
 from typing import IO
 
-from ftbench.sql._protocol import DEADLINE, READY, read_frame, write_frame
-from ftbench.sql._types import JudgeConfig
+from ftbench.sql._protocol import DEADLINE, READY, load_job, load_jobs, read_frame, write_frame
+from ftbench.sql._types import JudgeConfig, JudgeJob, ValidityJob, Verdict
 
 
 class _DeadlineBoard:
@@ -39,21 +40,60 @@ class _DeadlineBoard:
 
 
 def _serve(board: _DeadlineBoard, requests: IO[bytes], replies: IO[bytes]) -> None:
+    configs: dict[JudgeConfig, JudgeConfig] = {}
+    answered = _Answered(ANSWERED_JOBS)
+    while (frame := read_frame(requests)) is not None:
+        shared, jobs = load_jobs(frame)  # one answer per job, each unpickled at its turn
+        # The configuration keys the caches: one object per distinct configuration makes each cache
+        # lookup an identity check (and its id a key: the objects kept here are never freed).
+        shared = configs.setdefault(shared, shared) if isinstance(shared, JudgeConfig) else shared
+        for pickled in jobs:
+            key = (id(shared), pickled)
+            reply = answered.get(key)
+            if reply is None:
+                job = load_job(pickled, shared)
+                if job.config is not shared:  # a job with a configuration of its own
+                    object.__setattr__(job, "config", configs.setdefault(job.config, job.config))
+                verdict = _judged(board, job)
+                reply = pickle.dumps(verdict, protocol=pickle.HIGHEST_PROTOCOL)
+                if isinstance(verdict, Verdict):
+                    answered.put(key, reply)
+            write_frame(replies, reply)
+
+
+def _judged(board: _DeadlineBoard, job: JudgeJob | ValidityJob) -> Verdict | bool | None:
+    """The engine's answer to one job, under the job's own deadline."""
     from ftbench.sql._engine import answer
 
-    configs: dict[JudgeConfig, JudgeConfig] = {}
-    while (frame := read_frame(requests)) is not None:
-        for pickled in pickle.loads(frame):  # a list of jobs, each pickled apart; one answer per job
-            job = pickle.loads(pickled)
-            # Every job arrives with its own copy of the configuration, which keys the caches: one
-            # object per distinct configuration makes each cache lookup an identity check.
-            object.__setattr__(job, "config", configs.setdefault(job.config, job.config))
-            board.job_deadline = time.monotonic() + job.config.build_timeout_s
-            board.post(0.0)
-            reply = answer(job)
-            board.job_deadline = 0.0
-            board.post(0.0)
-            write_frame(replies, pickle.dumps(reply, protocol=pickle.HIGHEST_PROTOCOL))
+    board.job_deadline = time.monotonic() + job.config.build_timeout_s
+    board.post(0.0)
+    try:
+        return answer(job)
+    finally:
+        board.job_deadline = 0.0
+        board.post(0.0)
+
+
+#: Verdicts kept for jobs sent again: the same prediction of the same row (several systems wrote it).
+ANSWERED_JOBS = 4096
+
+
+class _Answered:
+    """Pickled verdicts by ``(id of the configuration, the job's pickled texts)``, the last ``size``
+    of them: a job sent again gets the very answer it got before, without being judged again (judging
+    is deterministic). Bounded in entries; a verdict is a few hundred bytes."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._replies: OrderedDict[tuple[int, bytes], bytes] = OrderedDict()
+
+    def get(self, key: tuple[int, bytes]) -> bytes | None:
+        return self._replies.get(key)
+
+    def put(self, key: tuple[int, bytes], reply: bytes) -> None:
+        self._replies[key] = reply
+        if len(self._replies) > self.size:
+            self._replies.popitem(last=False)
 
 
 def _limit_heap(megabytes: int) -> None:
