@@ -15,7 +15,7 @@ import json
 import shutil
 import socket
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
@@ -203,22 +203,32 @@ def test_server_that_cannot_start_keeps_the_rest(demo_run: DemoRun, tmp_path: Pa
     assert RECIPE_NAMES["lora"] in markdown and "(served)" not in markdown
 
 
-def test_completion_loss_is_the_models_own_loss_over_completion_tokens() -> None:
-    """The fast loss (output layer from the first completion token on) equals ``model(**batch).loss``, and the
-    prompt's tokens do not count: changing a prompt token's label would change neither."""
+@pytest.mark.parametrize("lora", [False, True])
+def test_completion_loss_is_the_models_own_loss_over_completion_tokens(lora: bool) -> None:
+    """The fast loss (output layer only where a completion token is predicted) equals ``model(**batch).loss``,
+    with its gradients, for the full model and for a LoRA-wrapped one; the prompt's tokens do not count."""
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from ftbench.finetune.scratch import Encoded, collate, completion_loss
+    from ftbench.finetune.scratch import Encoded, Recipe, _trainable, collate, completion_loss
 
     torch.manual_seed(0)
-    model = LlamaForCausalLM(LlamaConfig(vocab_size=50, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
-                                         num_attention_heads=2, num_key_value_heads=2, pad_token_id=0))
+    model = _trainable(LlamaForCausalLM(LlamaConfig(
+        vocab_size=50, hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
+        num_key_value_heads=2, pad_token_id=0)), Recipe("r", steps=1, lora_r=4 if lora else None, lora_alpha=8))
+    if lora:  # peft starts B at 0; move it so that the adapter counts
+        for name, param in model.named_parameters():
+            if "lora_B" in name:
+                torch.nn.init.normal_(param)
     examples = [Encoded(ids=(5, 6, 7, 8, 9, 10, 11), start=4), Encoded(ids=(12, 13, 14, 15), start=2),
                 Encoded(ids=(16, 17, 18, 19, 20), start=3)]
     batch = collate(examples, pad_id=0)
     expected = model(**batch).loss
-    assert torch.allclose(completion_loss(model, batch), expected, atol=1e-6)
+    expected_grads = torch.autograd.grad(expected, [p for p in model.parameters() if p.requires_grad])
+    fast = completion_loss(model, batch)
+    fast_grads = torch.autograd.grad(fast, [p for p in model.parameters() if p.requires_grad])
+    assert torch.allclose(fast, expected, atol=1e-6)
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(fast_grads, expected_grads, strict=True))
     everything = {**batch, "labels": torch.where(batch["attention_mask"].bool(), batch["input_ids"], -100)}
     assert not torch.allclose(model(**everything).loss, expected), "the prompt's tokens are not in the loss"
 
@@ -292,6 +302,41 @@ def test_a_recipe_process_that_fails_or_dies_fails_the_stage_naming_its_log(tmp_
         _collect({name: _Ended() for name in FORKS}, messages, notes, layout)
     with pytest.raises(EvaluationFailed, match=r"recipe full ended \(exit code -9\) without a result.*recipe-full"):
         _collect({name: _Ended() for name in FORKS}, Queue(), notes, layout)
+
+
+def test_the_lora_recipe_starts_serving_once_trained_before_its_evaluations_end(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The server starts when the LoRA recipe's process says it is trained, not after both recipes' evaluations
+    (the health check then kept the demo waiting ~10 s); once only, never for the full recipe."""
+    from queue import Queue
+
+    import ftbench.demo as demo
+    from ftbench.demo import LoraServing, _collect
+
+    layout, config = DemoLayout(tmp_path), DemoConfig(out_dir=tmp_path, serve_limit=3)
+    base, lora = (ScratchResult(tmp_path / name, tmp_path / name / "run.json", None)  # type: ignore[arg-type]
+                  for name in ("base", "lora"))
+    started: list[dict[str, ScratchResult]] = []
+
+    def start(recipes: dict[str, ScratchResult], *_: object) -> None:
+        started.append(recipes)
+
+    monkeypatch.setattr(demo, "start_lora_server", start)
+    messages: Queue[tuple[str, str, object]] = Queue()
+    for message in [("full", "trained", base), ("lora", "trained", lora), ("lora", "note", (3, "evaluating viggo")),
+                    ("full", "done", (base, [])), ("lora", "done", (lora, []))]:
+        messages.put(message)
+    serving = LoraServing(base, config, layout)
+
+    def note(_done: int, text: str) -> None:
+        assert started, f"not serving yet while the LoRA recipe was {text}"
+
+    _collect({name: _Ended() for name in FORKS}, messages, {name: note for name in FORKS}, layout, serving.trained)
+    assert started == [{"base": base, "lora": lora}]
+    assert serving.started and serving.failure is None
+    off = LoraServing(base, replace(config, serve_limit=0), layout)
+    off.trained("lora", lora)
+    assert not off.started and len(started) == 1, "--serve-limit 0 serves nothing"
 
 
 def test_lm_eval_bars_can_be_turned_off_and_come_back() -> None:

@@ -207,36 +207,66 @@ def _run_stages(config: DemoConfig, layout: DemoLayout, say: Say, started: float
           "learning-rate schedule: full fine-tuning and LoRA r=8; each then evaluated through lm-eval on "
           f"{', '.join(config.tasks)} ({config.limit} examples each)")
     fork = recipes_side_by_side if at_once else recipes_in_turn
-    forked = fork(base, train_set, eval_set, config, layout)
-    recipes = {"base": base, **{name: trained for name, (trained, _) in forked.items()}}
-    evaluations = [evaluation for _, done in forked.values() for evaluation in done]
-    served, report = serve_and_report(stage, recipes, evaluations, config, layout)
+    with LoraServing(base, config, layout) as serving:
+        forked = fork(base, train_set, eval_set, config, layout, serving.trained)
+        recipes = {"base": base, **{name: trained for name, (trained, _) in forked.items()}}
+        evaluations = [evaluation for _, done in forked.values() for evaluation in done]
+        served, report = serve_and_report(stage, recipes, evaluations, config, layout, serving)
     return DemoResult(model_dir, recipes, tuple(evaluations), served, layout.models_file, report,
                       time.monotonic() - started)
 
 
+class LoraServing:
+    """``transformers serve`` on the merged LoRA recipe, started as soon as that recipe is trained (:meth:`trained`,
+    called while the recipes are still being evaluated), so that it is up by the time the leaderboard is
+    written; stopped when the ``with`` block ends. Started at the leaderboard instead, it kept the demo waiting
+    ~10 s for its health check. A failure to start is kept for the served check to report."""
+
+    def __init__(self, base: ScratchResult, config: DemoConfig, layout: DemoLayout) -> None:
+        self.base, self.config, self.layout = base, config, layout
+        self.wanted = config.serve_limit > 0 and "viggo" in config.tasks
+        self.started = False
+        self.server: LoraServer | None = None
+        self.failure: FtbenchError | None = None
+
+    def trained(self, name: str, result: ScratchResult) -> None:
+        """Recipe ``name`` is trained (its evaluations may still be running): the LoRA one starts serving."""
+        if name == "lora" and self.wanted and not self.started:
+            self.start({"base": self.base, "lora": result})
+
+    def start(self, recipes: dict[str, ScratchResult]) -> None:
+        self.started = True
+        self.server, self.failure = _attempt(start_lora_server, recipes, self.config, self.layout)
+
+    def __enter__(self) -> LoraServing:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        if self.server is not None:
+            serve.stop_server(self.server.process)
+            self.server = None
+
+
 def serve_and_report(stage: Say, recipes: dict[str, ScratchResult], evaluations: Sequence[Evaluation],
-                     config: DemoConfig, layout: DemoLayout) -> tuple[ServedCheck | None, Report]:
-    """The last two stages: the leaderboard, written while the server starts (two cores' work at once), then
-    the served check. The leaderboard is written even when serving fails (then :class:`DemoIncomplete` names
-    what was kept)."""
-    serving = config.serve_limit > 0 and "viggo" in config.tasks
-    stage("writing the leaderboard" + (" while `transformers serve` starts on the merged LoRA recipe" if serving
-                                       else ""))
-    server, failure = _attempt(start_lora_server, recipes, config, layout) if serving else (None, None)
-    served = None
-    try:
+                     config: DemoConfig, layout: DemoLayout,
+                     serving: LoraServing | None = None) -> tuple[ServedCheck | None, Report]:
+    """The last two stages: the leaderboard (while the server started by ``serving`` gets ready, or one started
+    now), then the served check. The leaderboard is written even when serving fails (then
+    :class:`DemoIncomplete` names what was kept)."""
+    with nullcontext(serving) if serving is not None else LoraServing(recipes["base"], config, layout) as server:
+        if server.wanted and not server.started:
+            server.start(recipes)
+        stage("writing the leaderboard" + (" while `transformers serve` gets ready on the merged LoRA recipe"
+                                           if server.wanted else ""))
         report = write_leaderboard(layout, evaluations)
-        if not serving:
+        served, failure = None, server.failure
+        if not server.wanted:
             stage("serving skipped (--serve-limit 0)")
         else:
             stage(f"checking the served LoRA recipe: {config.serve_limit} ViGGO answers over HTTP compared with "
                   "in-process ones")
-            if server is not None:
-                served, failure = _attempt(check_served, server, config, layout)
-    finally:
-        if server is not None:
-            serve.stop_server(server.process)
+            if server.server is not None:
+                served, failure = _attempt(check_served, server.server, config, layout)
     if failure is not None:
         raise _incomplete(failure, layout, report)
     return served, report
@@ -333,6 +363,7 @@ def train_recipe(model_dir: Path, recipe: Recipe, train_set: Sequence[TrainingEx
 
 
 Note = Callable[[int, str], None]  # (steps done, what the recipe is doing)
+Trained = Callable[[str, "ScratchResult"], None]  # recipe name, its training done (its evaluations to come)
 Forked = tuple["ScratchResult", list["Evaluation"]]  # a recipe trained, and its evaluations
 
 
@@ -359,13 +390,17 @@ def _recipe_bars(names: Sequence[str], config: DemoConfig) -> Iterator[dict[str,
 
 
 def fork_recipe(name: str, base: ScratchResult, train_set: Sequence[TrainingExample],
-                eval_set: Sequence[TrainingExample], config: DemoConfig, layout: DemoLayout, note: Note) -> Forked:
-    """Train recipe ``name`` from the base, then evaluate it on every task; ``note`` follows the work."""
+                eval_set: Sequence[TrainingExample], config: DemoConfig, layout: DemoLayout, note: Note,
+                on_trained: Trained | None = None) -> Forked:
+    """Train recipe ``name`` from the base, then evaluate it on every task; ``note`` follows the work,
+    ``on_trained`` hears when the training is done."""
     from ftbench.finetune.scratch import train
 
     recipe = demo_recipe(name, config)
     trained = train(base.model_dir, recipe, train_set, eval_set, layout.recipe_dir(name),
                     lambda done, _total, loss: note(done, f"loss={loss:.3f}"))
+    if on_trained is not None:
+        on_trained(name, trained)
     evaluations = []
     for task in config.tasks:
         note(recipe.steps, f"evaluating {task}")
@@ -374,12 +409,12 @@ def fork_recipe(name: str, base: ScratchResult, train_set: Sequence[TrainingExam
 
 
 def recipes_in_turn(base: ScratchResult, train_set: Sequence[TrainingExample], eval_set: Sequence[TrainingExample],
-                    config: DemoConfig, layout: DemoLayout) -> dict[str, Forked]:
+                    config: DemoConfig, layout: DemoLayout, on_trained: Trained | None = None) -> dict[str, Forked]:
     """Train and evaluate each recipe in this process, one after the other, on every core."""
     forked = {}
     for name in FORKS:
         with _recipe_bars((name,), config) as notes:
-            forked[name] = fork_recipe(name, base, train_set, eval_set, config, layout, notes[name])
+            forked[name] = fork_recipe(name, base, train_set, eval_set, config, layout, notes[name], on_trained)
     return forked
 
 
@@ -456,7 +491,7 @@ class ForkJob:
 
 def recipes_side_by_side(base: ScratchResult, train_set: Sequence[TrainingExample],
                          eval_set: Sequence[TrainingExample], config: DemoConfig,
-                         layout: DemoLayout) -> dict[str, Forked]:
+                         layout: DemoLayout, on_trained: Trained | None = None) -> dict[str, Forked]:
     """Train and evaluate the recipes at once, one process each on its share of the cores, forked from the
     server :func:`start_fork_server` started; their bars are drawn here, from the steps they report."""
     context = _fork_context()
@@ -469,7 +504,7 @@ def recipes_side_by_side(base: ScratchResult, train_set: Sequence[TrainingExampl
         worker.start()
     try:
         with _recipe_bars(FORKS, config) as notes:
-            return _collect(workers, messages, notes, layout)
+            return _collect(workers, messages, notes, layout, on_trained)
     finally:
         for worker in workers.values():
             if worker.is_alive():
@@ -477,9 +512,11 @@ def recipes_side_by_side(base: ScratchResult, train_set: Sequence[TrainingExampl
             worker.join()
 
 
-def _collect(workers: dict[str, Any], messages: Any, notes: dict[str, Note], layout: DemoLayout) -> dict[str, Forked]:
+def _collect(workers: dict[str, Any], messages: Any, notes: dict[str, Note], layout: DemoLayout,
+             on_trained: Trained | None = None) -> dict[str, Forked]:
     """The workers' messages until each has sent its result: ``(name, "note", (steps, text))``,
-    ``(name, "done", forked)`` or ``(name, "failed", error)``. A worker that ended without a result (killed, out
+    ``(name, "trained", result)`` (passed to ``on_trained``), ``(name, "done", forked)`` or
+    ``(name, "failed", error)``. A worker that ended without a result (killed, out
     of memory) fails the stage once its last messages have had time to arrive."""
     from queue import Empty
 
@@ -498,6 +535,9 @@ def _collect(workers: dict[str, Any], messages: Any, notes: dict[str, Note], lay
             continue
         if kind == "note":
             notes[name](*payload)
+        elif kind == "trained":
+            if on_trained is not None:
+                on_trained(name, payload)
         elif kind == "done":
             done[name] = payload
         else:
@@ -522,7 +562,8 @@ def _fork_worker(job: ForkJob, messages: Any) -> None:
         with _quiet_libraries():
             forked = fork_recipe(job.name, job.base, job.train_set, job.eval_set,
                                  replace(job.config, progress=False), job.layout,
-                                 lambda steps, text: messages.put((job.name, "note", (steps, text))))
+                                 lambda steps, text: messages.put((job.name, "note", (steps, text))),
+                                 lambda name, trained: messages.put((name, "trained", trained)))
         messages.put((job.name, "done", forked))
     except BaseException as error:  # all of it goes to the parent, which raises it
         messages.put((job.name, "failed", _picklable(error)))
