@@ -193,7 +193,7 @@ def test_server_that_cannot_start_keeps_the_rest(demo_run: DemoRun, tmp_path: Pa
     with pytest.raises(DemoIncomplete, match="served evaluation failed: server exited") as failure:
         serve_and_report(said.append, recipes, evaluations, config, layout)
     assert failure.value.exit_code == 9, "the exit code of the server failure"
-    assert said[0].startswith("writing the leaderboard while `transformers serve` starts")
+    assert said[0].startswith("writing the leaderboard while the served LoRA recipe answers")
     assert said[1].startswith("checking the served LoRA recipe"), "the leaderboard was written before the check"
     assert (out / "recipes" / "lora" / "model" / "adapter_config.json").is_file()
     assert (out / "recipes" / "lora" / "run.json").is_file()
@@ -337,6 +337,53 @@ def test_the_lora_recipe_starts_serving_once_trained_before_its_evaluations_end(
     off = LoraServing(base, replace(config, serve_limit=0), layout)
     off.trained("lora", lora)
     assert not off.started and len(started) == 1, "--serve-limit 0 serves nothing"
+
+
+def test_the_last_stages_libraries_load_once_a_recipe_process_frees_its_core(tmp_path: Path,
+                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    from queue import Queue
+
+    import ftbench.demo as demo
+    from ftbench.demo import _collect
+
+    events: list[str] = []
+    monkeypatch.setattr(demo, "import_last_stages", lambda: events.append("imports"))
+    messages: Queue[tuple[str, str, object]] = Queue()
+    for name in FORKS:
+        messages.put((name, "done", (name, [])))
+    forked = _collect({name: _Ended() for name in FORKS}, messages,
+                      {name: (lambda done, text: None) for name in FORKS}, DemoLayout(tmp_path))
+    assert events == ["imports"], "once, when the first recipe is done"
+    assert list(forked) == list(FORKS)
+
+
+def test_the_fork_server_freezes_what_it_preloaded_last() -> None:
+    """Its shutdown, after the demo's, otherwise collects everything again (~3 s that a pipe reading the demo's
+    output waits for)."""
+    import subprocess
+    import sys
+
+    from ftbench.demo import WORKER_IMPORTS
+
+    assert WORKER_IMPORTS[-1] == "ftbench._fork_ready"
+    frozen = subprocess.run([sys.executable, "-c", "import gc, ftbench._fork_ready; print(gc.get_freeze_count())"],
+                            capture_output=True, text=True, check=True)
+    assert int(frozen.stdout) > 100
+
+
+def test_the_demo_exits_without_collecting_what_its_libraries_left() -> None:
+    """Python collects every tracked object again as it shuts down (seconds after torch, transformers, lm-eval and
+    matplotlib are imported); the demo's command freezes them first, so the collections skip them."""
+    import gc
+
+    from ftbench.demo import exit_without_collecting
+
+    assert gc.get_freeze_count() == 0
+    try:
+        exit_without_collecting()
+        assert gc.get_freeze_count() > 1000
+    finally:
+        gc.unfreeze()
 
 
 def test_lm_eval_bars_can_be_turned_off_and_come_back() -> None:
