@@ -246,6 +246,7 @@ def test_recipes_continue_the_base_learning_rate_schedule_as_one_run() -> None:
     assert [cosine_lr(step, lora) for step in range(60)] == rates[100:]
     assert rates[100] > 0.3 * base.learning_rate and rates[-1] < 0.01 * base.learning_rate
     assert (base.steps, full.steps, lora.lora_r, full.lora_r) == (100, 60, 8, None)
+    assert lora.lora_target_modules == ("q_proj", "k_proj", "v_proj", "o_proj"), "the study's LoRA layers"
 
 
 @needs_mirror

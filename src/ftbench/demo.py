@@ -7,15 +7,15 @@ It runs the study's pipeline top to bottom on a model small enough to train from
    texts, each task's fixed instruction held as one token;
 2. train a shared base from scratch on ViGGO (:mod:`ftbench.finetune.scratch`);
 3. fine-tune two recipes from that base for the same number of steps, each continuing the base's cosine
-   learning-rate schedule (one run forked in two): full fine-tuning and LoRA r=8 (``recipes/<name>/{model,run.json}``),
-   each then evaluated through lm-eval ``hf`` on ``spider_sql`` and ``viggo`` (``--limit`` examples each, 200 by
-   default), measuring the throughput that prices 1,000 queries. Side by side, one process of one thread per
-   recipe (:func:`side_by_side`), unless the machine has one core or a load average of twice its cores; then in
-   turn in this process on every core;
-4. write ``models.yaml`` and the leaderboard (:mod:`ftbench.leaderboard`) while ``transformers serve`` starts on
-   the merged LoRA recipe (two things at once on two cores);
-5. check over HTTP that the served recipe answers as in-process (``lm-eval/served/``, a check, not a leaderboard
-   row).
+   learning-rate schedule (one run forked in two): full fine-tuning and LoRA r=8 on the attention projections
+   (``recipes/<name>/{model,run.json}``), each then evaluated through lm-eval ``hf`` on ``spider_sql`` and
+   ``viggo`` (``--limit`` examples each, 200 by default), measuring the throughput that prices 1,000 queries.
+   Side by side, one process of one thread per recipe (:func:`side_by_side`), unless the machine has one core or
+   a load average of twice its cores; then in turn in this process on every core. ``transformers serve`` starts
+   on the merged LoRA recipe as soon as that recipe is trained (:class:`LoraServing`);
+4. write ``models.yaml`` and the leaderboard (:mod:`ftbench.leaderboard`) while the served recipe answers over
+   HTTP in a thread (``lm-eval/served/``, a check, not a leaderboard row);
+5. check that the served recipe answers as in-process.
 
 Layout of the output folder: ``tiny-model/``, ``recipes/{base,full,lora}/``, ``recipe-{full,lora}.log`` (what each
 recipe's process printed, when side by side), ``merged/lora/``, ``lm-eval/{full,lora}/<task>/``,
@@ -69,6 +69,8 @@ EXTRAS = {"peft": "ftbench[train]", "trl": "ftbench[train]", "fastapi": "transfo
           "uvicorn": "transformers[serving]", "aiohttp": "lm_eval[api]", "tenacity": "lm_eval[api]"}
 #: Display names of the two recipes in the leaderboard.
 RECIPE_NAMES = {"full": "tiny, full fine-tuning", "lora": "tiny, LoRA r=8"}
+#: The LoRA recipe's adapted layers: the attention projections, as in the study's configs (training/configs/).
+LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj")
 #: The recipes forked from the base, each trained then evaluated.
 FORKS = ("full", "lora")
 SQL_NOTE = ("a model this small does not learn SQL (trained on SQL rows too, it scored 0 exact match and learned "
@@ -83,8 +85,8 @@ class DemoConfig:
     out_dir: Path
     limit: int = 200  # examples per task in each evaluation
     tasks: tuple[str, ...] = DEMO_TASKS
-    base_steps: int = 275  # the shared base, from scratch
-    recipe_steps: int = 275  # each recipe, from the base
+    base_steps: int = 350  # the shared base, from scratch
+    recipe_steps: int = 200  # each recipe, from the base
     sql_train_rows: int = 0  # SQL rows mixed into the ViGGO training set (they cost ViGGO accuracy; see SQL_NOTE)
     serve_limit: int = 10  # ViGGO examples evaluated over HTTP (0: skip serving)
     eval_batch_size: int = 50  # answered as 200 did, and sooner on one thread (less padding: SQL prompts vary)
@@ -206,7 +208,8 @@ def _run_stages(config: DemoConfig, layout: DemoLayout, say: Say, started: float
           f"({_training_set_name(config.sql_train_rows)}), loss on the completion only")
     base = train_recipe(model_dir, demo_recipe("base", config), train_set, eval_set, layout, config)
     stage(f"fine-tuning two recipes from the base {why}, {config.recipe_steps} steps each, continuing its "
-          "learning-rate schedule: full fine-tuning and LoRA r=8; each then evaluated through lm-eval on "
+          "learning-rate schedule: full fine-tuning and LoRA r=8 on the attention projections; each then "
+          "evaluated through lm-eval on "
           f"{', '.join(config.tasks)} ({config.limit} examples each)")
     fork = recipes_side_by_side if at_once else recipes_in_turn
     with LoraServing(base, config, layout) as serving:
@@ -365,7 +368,7 @@ def _training_set_name(sql_rows: int) -> str:
 
 
 def demo_recipe(name: str, config: DemoConfig) -> Recipe:
-    """``base``: from scratch; ``full``: every parameter; ``lora``: rank-8 adapters on every linear layer.
+    """``base``: from scratch; ``full``: every parameter; ``lora``: rank-8 adapters on the attention projections.
 
     One cosine schedule spans the base and a recipe: each recipe continues from where the base stopped, at the
     learning rate the base had reached. A base whose rate decays to 0 and recipes that warm up again to the peak
@@ -375,8 +378,10 @@ def demo_recipe(name: str, config: DemoConfig) -> Recipe:
     total = config.base_steps + config.recipe_steps
     if name == "base":
         return Recipe(name=name, steps=config.base_steps, schedule_steps=total)
+    if name == "full":
+        return Recipe(name=name, steps=config.recipe_steps, first_step=config.base_steps, schedule_steps=total)
     return Recipe(name=name, steps=config.recipe_steps, first_step=config.base_steps, schedule_steps=total,
-                  lora_r=8 if name == "lora" else None)
+                  lora_r=8, lora_target_modules=LORA_TARGETS)
 
 
 def train_recipe(model_dir: Path, recipe: Recipe, train_set: Sequence[TrainingExample],
