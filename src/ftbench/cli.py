@@ -252,9 +252,9 @@ def leaderboard(run_dirs: tuple[Path, ...], models_file: Path | None, out_dir: P
               show_default=True, help="Output folder (new, empty, or a previous demo's, which is replaced).")
 @click.option("--limit", type=click.IntRange(min=1), default=200, show_default=True,
               help="Examples per task in each evaluation.")
-@click.option("--base-steps", type=click.IntRange(min=1), default=350, show_default=True,
+@click.option("--base-steps", type=click.IntRange(min=1), default=375, show_default=True,
               help="Training steps of the shared base (from scratch).")
-@click.option("--steps", "recipe_steps", type=click.IntRange(min=1), default=200, show_default=True,
+@click.option("--steps", "recipe_steps", type=click.IntRange(min=1), default=175, show_default=True,
               help="Training steps of each recipe (full fine-tuning, LoRA r=8) from the base.")
 @click.option("--serve-limit", type=click.IntRange(min=0), default=10, show_default=True,
               help="ViGGO examples evaluated over HTTP against the served LoRA recipe (0: do not serve).")
