@@ -6,7 +6,8 @@ Builds the demo's 0.91M-parameter model once, then times the same batches (ViGGO
 length-sorted batches of at most 3,000 tokens) in fresh processes, alternating, for each combination of:
 
 - loss: ``full`` (``model(**batch).loss``: the output layer over every position, as before) or ``completion``
-  (:func:`ftbench.finetune.scratch.completion_loss`: the output layer from the first completion token on);
+  (:func:`ftbench.finetune.scratch.completion_loss`: the output layer only where a completion token is
+  predicted);
 - OpenMP wait policy: ``ACTIVE`` (threads spin while they wait; what PyTorch gets unless told otherwise) or
   ``PASSIVE`` (threads sleep; what ``ftbench demo`` sets).
 
@@ -53,7 +54,7 @@ def worker(model_dir: Path, loss_kind: str, steps: int, fork: Fork | None = None
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from ftbench.demo import demo_examples
+    from ftbench.demo import LORA_TARGETS, demo_examples
     from ftbench.finetune.scratch import Recipe, collate, completion_loss, encode, token_batches
     from ftbench.finetune.scratch import _trainable as trainable
 
@@ -62,7 +63,8 @@ def worker(model_dir: Path, loss_kind: str, steps: int, fork: Fork | None = None
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
     if fork is not None:
-        model = trainable(model, Recipe(fork.method, steps, lora_r=8 if fork.method == "lora" else None))
+        model = trainable(model, Recipe(fork.method, steps, lora_r=8 if fork.method == "lora" else None,
+                                        lora_target_modules=LORA_TARGETS))
     model.train()
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=3e-3)
     data = encode(demo_examples(400 if fork is None else 0)[0], tokenizer)

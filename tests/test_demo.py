@@ -15,7 +15,7 @@ import json
 import shutil
 import socket
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
@@ -193,7 +193,7 @@ def test_server_that_cannot_start_keeps_the_rest(demo_run: DemoRun, tmp_path: Pa
     with pytest.raises(DemoIncomplete, match="served evaluation failed: server exited") as failure:
         serve_and_report(said.append, recipes, evaluations, config, layout)
     assert failure.value.exit_code == 9, "the exit code of the server failure"
-    assert said[0].startswith("writing the leaderboard while `transformers serve` starts")
+    assert said[0].startswith("writing the leaderboard while the served LoRA recipe answers")
     assert said[1].startswith("checking the served LoRA recipe"), "the leaderboard was written before the check"
     assert (out / "recipes" / "lora" / "model" / "adapter_config.json").is_file()
     assert (out / "recipes" / "lora" / "run.json").is_file()
@@ -203,22 +203,32 @@ def test_server_that_cannot_start_keeps_the_rest(demo_run: DemoRun, tmp_path: Pa
     assert RECIPE_NAMES["lora"] in markdown and "(served)" not in markdown
 
 
-def test_completion_loss_is_the_models_own_loss_over_completion_tokens() -> None:
-    """The fast loss (output layer from the first completion token on) equals ``model(**batch).loss``, and the
-    prompt's tokens do not count: changing a prompt token's label would change neither."""
+@pytest.mark.parametrize("lora", [False, True])
+def test_completion_loss_is_the_models_own_loss_over_completion_tokens(lora: bool) -> None:
+    """The fast loss (output layer only where a completion token is predicted) equals ``model(**batch).loss``,
+    with its gradients, for the full model and for a LoRA-wrapped one; the prompt's tokens do not count."""
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from ftbench.finetune.scratch import Encoded, collate, completion_loss
+    from ftbench.finetune.scratch import Encoded, Recipe, _trainable, collate, completion_loss
 
     torch.manual_seed(0)
-    model = LlamaForCausalLM(LlamaConfig(vocab_size=50, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
-                                         num_attention_heads=2, num_key_value_heads=2, pad_token_id=0))
+    model = _trainable(LlamaForCausalLM(LlamaConfig(
+        vocab_size=50, hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
+        num_key_value_heads=2, pad_token_id=0)), Recipe("r", steps=1, lora_r=4 if lora else None, lora_alpha=8))
+    if lora:  # peft starts B at 0; move it so that the adapter counts
+        for name, param in model.named_parameters():
+            if "lora_B" in name:
+                torch.nn.init.normal_(param)
     examples = [Encoded(ids=(5, 6, 7, 8, 9, 10, 11), start=4), Encoded(ids=(12, 13, 14, 15), start=2),
                 Encoded(ids=(16, 17, 18, 19, 20), start=3)]
     batch = collate(examples, pad_id=0)
     expected = model(**batch).loss
-    assert torch.allclose(completion_loss(model, batch), expected, atol=1e-6)
+    expected_grads = torch.autograd.grad(expected, [p for p in model.parameters() if p.requires_grad])
+    fast = completion_loss(model, batch)
+    fast_grads = torch.autograd.grad(fast, [p for p in model.parameters() if p.requires_grad])
+    assert torch.allclose(fast, expected, atol=1e-6)
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(fast_grads, expected_grads, strict=True))
     everything = {**batch, "labels": torch.where(batch["attention_mask"].bool(), batch["input_ids"], -100)}
     assert not torch.allclose(model(**everything).loss, expected), "the prompt's tokens are not in the loss"
 
@@ -236,6 +246,7 @@ def test_recipes_continue_the_base_learning_rate_schedule_as_one_run() -> None:
     assert [cosine_lr(step, lora) for step in range(60)] == rates[100:]
     assert rates[100] > 0.3 * base.learning_rate and rates[-1] < 0.01 * base.learning_rate
     assert (base.steps, full.steps, lora.lora_r, full.lora_r) == (100, 60, 8, None)
+    assert lora.lora_target_modules == ("q_proj", "k_proj", "v_proj", "o_proj"), "the study's LoRA layers"
 
 
 @needs_mirror
@@ -292,6 +303,88 @@ def test_a_recipe_process_that_fails_or_dies_fails_the_stage_naming_its_log(tmp_
         _collect({name: _Ended() for name in FORKS}, messages, notes, layout)
     with pytest.raises(EvaluationFailed, match=r"recipe full ended \(exit code -9\) without a result.*recipe-full"):
         _collect({name: _Ended() for name in FORKS}, Queue(), notes, layout)
+
+
+def test_the_lora_recipe_starts_serving_once_trained_before_its_evaluations_end(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The server starts when the LoRA recipe's process says it is trained, not after both recipes' evaluations
+    (the health check then kept the demo waiting ~10 s); once only, never for the full recipe."""
+    from queue import Queue
+
+    import ftbench.demo as demo
+    from ftbench.demo import LoraServing, _collect
+
+    layout, config = DemoLayout(tmp_path), DemoConfig(out_dir=tmp_path, serve_limit=3)
+    base, lora = (ScratchResult(tmp_path / name, tmp_path / name / "run.json", None)  # type: ignore[arg-type]
+                  for name in ("base", "lora"))
+    started: list[dict[str, ScratchResult]] = []
+
+    def start(recipes: dict[str, ScratchResult], *_: object) -> None:
+        started.append(recipes)
+
+    monkeypatch.setattr(demo, "start_lora_server", start)
+    messages: Queue[tuple[str, str, object]] = Queue()
+    for message in [("full", "trained", base), ("lora", "trained", lora), ("lora", "note", (3, "evaluating viggo")),
+                    ("full", "done", (base, [])), ("lora", "done", (lora, []))]:
+        messages.put(message)
+    serving = LoraServing(base, config, layout)
+
+    def note(_done: int, text: str) -> None:
+        assert started, f"not serving yet while the LoRA recipe was {text}"
+
+    _collect({name: _Ended() for name in FORKS}, messages, {name: note for name in FORKS}, layout, serving.trained)
+    assert started == [{"base": base, "lora": lora}]
+    assert serving.started and serving.failure is None
+    off = LoraServing(base, replace(config, serve_limit=0), layout)
+    off.trained("lora", lora)
+    assert not off.started and len(started) == 1, "--serve-limit 0 serves nothing"
+
+
+def test_the_last_stages_libraries_load_once_a_recipe_process_frees_its_core(tmp_path: Path,
+                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    from queue import Queue
+
+    import ftbench.demo as demo
+    from ftbench.demo import _collect
+
+    events: list[str] = []
+    monkeypatch.setattr(demo, "import_last_stages", lambda: events.append("imports"))
+    messages: Queue[tuple[str, str, object]] = Queue()
+    for name in FORKS:
+        messages.put((name, "done", (name, [])))
+    forked = _collect({name: _Ended() for name in FORKS}, messages,
+                      {name: (lambda done, text: None) for name in FORKS}, DemoLayout(tmp_path))
+    assert events == ["imports"], "once, when the first recipe is done"
+    assert list(forked) == list(FORKS)
+
+
+def test_the_fork_server_freezes_what_it_preloaded_last() -> None:
+    """Its shutdown, after the demo's, otherwise collects everything again (~3 s that a pipe reading the demo's
+    output waits for)."""
+    import subprocess
+    import sys
+
+    from ftbench.demo import WORKER_IMPORTS
+
+    assert WORKER_IMPORTS[-1] == "ftbench._fork_ready"
+    frozen = subprocess.run([sys.executable, "-c", "import gc, ftbench._fork_ready; print(gc.get_freeze_count())"],
+                            capture_output=True, text=True, check=True)
+    assert int(frozen.stdout) > 100
+
+
+def test_the_demo_exits_without_collecting_what_its_libraries_left() -> None:
+    """Python collects every tracked object again as it shuts down (seconds after torch, transformers, lm-eval and
+    matplotlib are imported); the demo's command freezes them first, so the collections skip them."""
+    import gc
+
+    from ftbench.demo import exit_without_collecting
+
+    assert gc.get_freeze_count() == 0
+    try:
+        exit_without_collecting()
+        assert gc.get_freeze_count() > 1000
+    finally:
+        gc.unfreeze()
 
 
 def test_lm_eval_bars_can_be_turned_off_and_come_back() -> None:

@@ -252,9 +252,9 @@ def leaderboard(run_dirs: tuple[Path, ...], models_file: Path | None, out_dir: P
               show_default=True, help="Output folder (new, empty, or a previous demo's, which is replaced).")
 @click.option("--limit", type=click.IntRange(min=1), default=200, show_default=True,
               help="Examples per task in each evaluation.")
-@click.option("--base-steps", type=click.IntRange(min=1), default=275, show_default=True,
+@click.option("--base-steps", type=click.IntRange(min=1), default=375, show_default=True,
               help="Training steps of the shared base (from scratch).")
-@click.option("--steps", "recipe_steps", type=click.IntRange(min=1), default=275, show_default=True,
+@click.option("--steps", "recipe_steps", type=click.IntRange(min=1), default=175, show_default=True,
               help="Training steps of each recipe (full fine-tuning, LoRA r=8) from the base.")
 @click.option("--serve-limit", type=click.IntRange(min=0), default=10, show_default=True,
               help="ViGGO examples evaluated over HTTP against the served LoRA recipe (0: do not serve).")
@@ -273,7 +273,7 @@ def demo(out_dir: Path, limit: int, base_steps: int, recipe_steps: int, serve_li
     and writes the leaderboard. Data comes from $FTBENCH_DATA_DIR when set (no network), else from the
     Hugging Face hub.
     """
-    from ftbench.demo import DemoConfig, run_demo, summary_lines
+    from ftbench.demo import DemoConfig, exit_without_collecting, run_demo, summary_lines
 
     config = DemoConfig(out_dir=out_dir, limit=limit, base_steps=base_steps, recipe_steps=recipe_steps,
                         serve_limit=serve_limit, progress=progress, side_by_side=side_by_side)
@@ -285,3 +285,4 @@ def demo(out_dir: Path, limit: int, base_steps: int, recipe_steps: int, serve_li
         click.echo(f"warning:  {warning}", err=True)
     click.echo(f"done in {result.wall_time_s:.0f} s; the report is in {result.report.out_dir}:")
     click.echo(f"report:   {result.report.html}\n          {result.report.markdown}")
+    exit_without_collecting()

@@ -178,7 +178,8 @@ def _loop(model: Any, recipe: Recipe, data: list[Encoded], held_out: list[Encode
 
     rng = random.Random(recipe.seed)
     params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=recipe.learning_rate, weight_decay=recipe.weight_decay)
+    # fused: one kernel for all parameters (measured 3.5 instead of 7-20 ms a step on this CPU)
+    optimizer = torch.optim.AdamW(params, lr=recipe.learning_rate, weight_decay=recipe.weight_decay, fused=True)
     curves, tokens_seen = Curves(), 0
     batches: Iterator[list[int]] = iter([])
     model.train()
@@ -207,17 +208,17 @@ def _loop(model: Any, recipe: Recipe, data: list[Encoded], held_out: list[Encode
 
 def completion_loss(model: Any, batch: dict[str, Any]) -> Any:
     """Mean cross-entropy over the labelled (completion) tokens, as ``model(**batch).loss`` computes it, with the
-    output layer run only from the first completion position on: the prompt's logits are never needed, and the
-    2,048-way output layer is a third of the model's work."""
+    output layer run only at the positions that predict a labelled token: the prompt's and the padding's logits
+    are never needed, and the 2,048-way output layer is the biggest matrix of the model. (Keeping every position
+    from the earliest completion token on, as before, computed 1.24× the logits needed on the demo's batches.)"""
     import torch
 
-    labels = batch["labels"]
-    first = int((labels != -100).int().argmax(dim=1).min())  # the earliest completion token of any row
-    positions = torch.arange(max(first - 1, 0), labels.shape[1] - 1)  # position p predicts token p + 1
-    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
-                   logits_to_keep=positions).logits
-    return torch.nn.functional.cross_entropy(logits.flatten(0, 1).float(), labels[:, positions + 1].flatten(),
-                                             ignore_index=-100)
+    causal = model.get_base_model() if hasattr(model, "get_base_model") else model  # a peft model's Llama
+    hidden = causal.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+    targets = batch["labels"][:, 1:]  # position p predicts token p + 1
+    labelled = targets != -100
+    logits = causal.lm_head(hidden[:, :-1][labelled])
+    return torch.nn.functional.cross_entropy(logits.float(), targets[labelled])
 
 
 def eval_loss(model: Any, held_out: Sequence[Encoded], pad_id: int, batch_size: int = 32) -> float:
@@ -239,7 +240,7 @@ def eval_loss(model: Any, held_out: Sequence[Encoded], pad_id: int, batch_size: 
 def _record(recipe: Recipe, base: Path, saved: Path, curves: Curves, tokens_seen: int, wall_s: float) -> RunRecord:
     cost = build_cost(wall_s)
     config = {**asdict(recipe), "method": recipe.method, "base_model": str(base), "loss": "completion",
-              "lr_scheduler": "cosine", "optim": "adamw_torch"}
+              "lr_scheduler": "cosine", "optim": "adamw_torch_fused"}
     return RunRecord(
         config=config, git_hash=git_hash(), adapter_dir=str(saved), steps=recipe.steps, max_steps=recipe.steps,
         tokens_seen=tokens_seen, wall_time_s=cost.wall_time_s, gpu_name=cost.gpu_name, gpu_count=cost.gpu_count,
