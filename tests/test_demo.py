@@ -400,3 +400,61 @@ def test_lm_eval_bars_can_be_turned_off_and_come_back() -> None:
     assert hf.tqdm is shown
     hf.tqdm(total=3, disable=False, file=drawn, desc="Running generate_until requests").close()
     assert "Running generate_until requests" in drawn.getvalue(), "bars are back after the block"
+
+
+def test_the_data_parallel_base_step_sums_to_the_whole_batch_gradient(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two ranks, each on its half of a batch, all-reduced (the sum, as gloo does), leave the gradients and the
+    loss of one process on the whole batch: the base trained data-parallel takes the same optimizer steps."""
+    import torch
+    import torch.distributed as dist
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from ftbench.finetune.scratch import Encoded, Shard, shard_step
+
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(LlamaConfig(vocab_size=50, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+                                         num_attention_heads=2, num_key_value_heads=2, pad_token_id=0))
+    params = list(model.parameters())
+    examples = [Encoded(ids=(5, 6, 7, 8, 9, 10, 11), start=4), Encoded(ids=(12, 13, 14, 15), start=2),
+                Encoded(ids=(16, 17, 18, 19, 20), start=3), Encoded(ids=(21, 22, 23, 24, 25, 26), start=1),
+                Encoded(ids=(27, 28, 29), start=2)]
+    whole_loss, whole_tokens = shard_step(model, params, examples, 0, None)
+    whole = [p.grad.clone() for p in params if p.grad is not None]
+    model.zero_grad(set_to_none=True)
+    sent: list[torch.Tensor] = []
+    monkeypatch.setattr(dist, "all_reduce", lambda buffer: sent.append(buffer.clone()))
+    shard_step(model, params, examples, 0, Shard(1, 2))  # rank 1: examples 1 and 3
+    model.zero_grad(set_to_none=True)
+    monkeypatch.setattr(dist, "all_reduce", lambda buffer: buffer.add_(sent[0]))
+    loss, tokens = shard_step(model, params, examples, 0, Shard(0, 2))  # rank 0: examples 0, 2 and 4
+    assert len(whole) == len(params)
+    assert all(torch.allclose(p.grad, g, atol=1e-6) for p, g in zip(params, whole, strict=True))
+    assert abs(loss - whole_loss) < 1e-5 and tokens == whole_tokens
+    assert not torch.allclose(sent[0][:-2], torch.cat([g.reshape(-1) for g in whole])), "rank 1 had half"
+    monkeypatch.setattr(dist, "all_reduce", lambda buffer: None)
+    model.zero_grad(set_to_none=True)
+    assert shard_step(model, params, examples[:1], 0, Shard(1, 2)) == (0.0, 0), "nothing left for rank 1"
+    assert all(p.grad is not None and not p.grad.any() for p in params)
+
+
+@pytest.mark.parametrize(("at_once", "words"), [(True, "data-parallel (2 processes of "),
+                                                (False, "in this process (")])
+def test_the_base_stage_says_how_the_base_trains(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, at_once: bool,
+                                                 words: str) -> None:
+    import ftbench.demo as demo
+
+    class Stop(Exception):
+        pass
+
+    def trained(*_: object) -> None:
+        raise Stop
+
+    monkeypatch.setattr(demo, "side_by_side", lambda *_: (at_once, "why"))
+    monkeypatch.setattr(demo, "start_fork_server", lambda: None)
+    monkeypatch.setattr(demo, "build_tiny_model", lambda *_, **__: tmp_path)
+    monkeypatch.setattr(demo, "demo_examples", lambda _: ([], []))
+    monkeypatch.setattr(demo, "train_base_data_parallel" if at_once else "train_recipe", trained)
+    said: list[str] = []
+    with pytest.raises(Stop):
+        demo._run_stages(DemoConfig(out_dir=tmp_path), DemoLayout(tmp_path), said.append, 0.0, None)
+    assert said[1].startswith("[2/5") and words in said[1]

@@ -208,8 +208,11 @@ def _run_stages(config: DemoConfig, layout: DemoLayout, say: Say, started: float
     model_dir = build_tiny_model(layout.model_dir, [example.text for example in train_set], DEMO_SHAPE,
                                  whole_tokens=WHOLE_TOKENS)
     stage(f"training the shared base from scratch: {config.base_steps} steps on {len(train_set):,} examples "
-          f"({_training_set_name(config.sql_train_rows)}), loss on the completion only")
-    base = train_recipe(model_dir, demo_recipe("base", config), train_set, eval_set, layout, config)
+          f"({_training_set_name(config.sql_train_rows)}), loss on the completion only, "
+          + (f"data-parallel ({BASE_RANKS} processes of {_base_threads()} thread each, half of every batch "
+             "each)" if at_once else f"in this process ({torch_threads()} threads)"))
+    train_base = train_base_data_parallel if at_once else train_recipe
+    base = train_base(model_dir, demo_recipe("base", config), train_set, eval_set, layout, config)
     stage(f"fine-tuning two recipes from the base {why}, {config.recipe_steps} steps each, continuing its "
           "learning-rate schedule: full fine-tuning and LoRA r=8 on the attention projections; each then "
           "evaluated through lm-eval on "
@@ -423,6 +426,105 @@ def _recipe_bars(names: Sequence[str], config: DemoConfig) -> Iterator[dict[str,
             bar.close()
 
 
+def torch_threads() -> int:
+    import torch
+
+    return int(torch.get_num_threads())
+
+
+#: The processes that train the base side by side, each on half of every batch.
+BASE_RANKS = 2
+
+
+def _base_threads() -> int:
+    return max(1, usable_cores() // BASE_RANKS)
+
+
+def base_rank_name(rank: int) -> str:
+    """The name of the process of rank ``rank`` training the base (its log: ``recipe-<name>.log``)."""
+    return f"base-rank{rank}"
+
+
+def train_base_data_parallel(model_dir: Path, recipe: Recipe, train_set: Sequence[TrainingExample],
+                             eval_set: Sequence[TrainingExample], layout: DemoLayout,
+                             config: DemoConfig) -> ScratchResult:
+    """Train the base data-parallel: :data:`BASE_RANKS` processes forked from the fork server, one thread each
+    (on 2 cores a two-thread step took 0.253 s, barely less than one thread's 0.289 s: intra-op threads scale
+    badly on matrices this small), each on its half of every batch, gradients summed (gloo) every step; rank 0
+    evaluates, saves and reports its steps, drawn here as the base's bar."""
+    context = _fork_context()
+    messages = context.Queue()
+    store = layout.recipe_dir(recipe.name) / ".rendezvous"
+    store.parent.mkdir(parents=True, exist_ok=True)
+    store.unlink(missing_ok=True)
+    jobs = {base_rank_name(rank): BaseRankJob(rank, model_dir, recipe, tuple(train_set), tuple(eval_set), layout,
+                                              _base_threads(), store) for rank in range(BASE_RANKS)}
+    workers = {name: context.Process(target=_base_rank_worker, name=f"ftbench demo: {name}", args=(job, messages))
+               for name, job in jobs.items()}
+    for worker in workers.values():
+        worker.start()
+    try:
+        with _recipe_bars((recipe.name,), config) as notes:
+            leader = base_rank_name(0)
+            done = _collect(workers, messages, {name: notes[recipe.name] for name in workers}, layout,
+                            last_stages=False)
+            result: ScratchResult = done[leader]
+            return result
+    finally:
+        for worker in workers.values():
+            if worker.is_alive():
+                worker.terminate()
+            worker.join()
+        store.unlink(missing_ok=True)
+
+
+@dataclass(frozen=True)
+class BaseRankJob:
+    """One process's part of training the base data-parallel."""
+
+    rank: int
+    model_dir: Path
+    recipe: Recipe
+    train_set: tuple[TrainingExample, ...]
+    eval_set: tuple[TrainingExample, ...]
+    layout: DemoLayout
+    threads: int
+    store: Path  # the file the processes meet through
+
+    @property
+    def name(self) -> str:
+        return base_rank_name(self.rank)
+
+
+def _base_rank_worker(job: BaseRankJob, messages: Any) -> None:
+    """In a process of its own: one rank of the base's data-parallel training, reporting to ``messages``."""
+    _output_to(job.layout.fork_log(job.name))
+    try:
+        from datetime import timedelta
+
+        import torch
+        import torch.distributed as dist
+
+        from ftbench.finetune.scratch import Shard, train_shard
+
+        torch.set_num_threads(job.threads)
+        dist.init_process_group("gloo", store=dist.FileStore(str(job.store), BASE_RANKS), rank=job.rank,
+                                world_size=BASE_RANKS, timeout=timedelta(minutes=10))
+        try:
+            with _quiet_libraries():
+                result = train_shard(job.model_dir, job.recipe, job.train_set, job.eval_set,
+                                     job.layout.recipe_dir(job.recipe.name),
+                                     lambda done, _total, loss: messages.put(
+                                         (job.name, "note", (done, f"loss={loss:.3f}"))),
+                                     Shard(job.rank, BASE_RANKS))
+        finally:
+            dist.destroy_process_group()
+        messages.put((job.name, "done", result))
+    except BaseException as error:  # all of it goes to the parent, which raises it
+        messages.put((job.name, "failed", _picklable(error)))
+        raise
+
+
 def fork_recipe(name: str, base: ScratchResult, train_set: Sequence[TrainingExample],
                 eval_set: Sequence[TrainingExample], config: DemoConfig, layout: DemoLayout, note: Note,
                 on_trained: Trained | None = None) -> Forked:
@@ -538,7 +640,8 @@ def recipes_side_by_side(base: ScratchResult, train_set: Sequence[TrainingExampl
         worker.start()
     try:
         with _recipe_bars(FORKS, config) as notes:
-            return _collect(workers, messages, notes, layout, on_trained)
+            done = _collect(workers, messages, notes, layout, on_trained)
+            return {name: done[name] for name in FORKS}
     finally:
         for worker in workers.values():
             if worker.is_alive():
@@ -547,14 +650,15 @@ def recipes_side_by_side(base: ScratchResult, train_set: Sequence[TrainingExampl
 
 
 def _collect(workers: dict[str, Any], messages: Any, notes: dict[str, Note], layout: DemoLayout,
-             on_trained: Trained | None = None) -> dict[str, Forked]:
+             on_trained: Trained | None = None, last_stages: bool = True) -> dict[str, Any]:
     """The workers' messages until each has sent its result: ``(name, "note", (steps, text))``,
     ``(name, "trained", result)`` (passed to ``on_trained``), ``(name, "done", forked)`` or
     ``(name, "failed", error)``. A worker that ended without a result (killed, out
-    of memory) fails the stage once its last messages have had time to arrive."""
+    of memory) fails the stage once its last messages have had time to arrive. ``last_stages``: import what
+    the last stages need once the first worker is done (:func:`import_last_stages`)."""
     from queue import Empty
 
-    done: dict[str, Forked] = {}
+    done: dict[str, Any] = {}
     quiet_since_an_end = 0
     while len(done) < len(workers):
         try:
@@ -574,11 +678,11 @@ def _collect(workers: dict[str, Any], messages: Any, notes: dict[str, Note], lay
                 on_trained(name, payload)
         elif kind == "done":
             done[name] = payload
-            if len(done) == 1 < len(workers):
+            if last_stages and len(done) == 1 < len(workers):
                 import_last_stages()  # on the core that recipe's process freed
         else:
             raise _fork_failed(payload, layout.fork_log(name))
-    return {name: done[name] for name in FORKS}
+    return {name: done[name] for name in workers}
 
 
 def import_last_stages() -> None:

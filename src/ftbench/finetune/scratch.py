@@ -35,6 +35,20 @@ Progress = Callable[[int, int, float], None]
 
 
 @dataclass(frozen=True)
+class Shard:
+    """This process's part of a data-parallel run of ``world`` processes (a ``torch.distributed`` group already
+    joined): it takes every ``world``-th example of each batch from its ``rank`` on; the gradients are summed
+    across the processes each step, so every process takes the same optimizer steps as one process on whole
+    batches would (up to float rounding). Rank 0 evaluates, saves and reports."""
+
+    rank: int
+    world: int
+
+    def take(self, indices: Sequence[int]) -> list[int]:
+        return list(indices[self.rank:: self.world])
+
+
+@dataclass(frozen=True)
 class Recipe:
     """One training run: from which weights, how many steps, full-parameter or LoRA, and where in the learning-rate
     schedule it runs: a run of ``steps`` steps from ``first_step`` of a ``schedule_steps``-step schedule (the
@@ -146,6 +160,16 @@ def cosine_lr(step: int, recipe: Recipe) -> float:
 def train(model_dir: Path, recipe: Recipe, train_set: Sequence[TrainingExample],
           eval_set: Sequence[TrainingExample], out_dir: Path, progress: Progress | None = None) -> ScratchResult:
     """Train ``recipe`` from the weights in ``model_dir``; writes ``out_dir/model`` and ``out_dir/run.json``."""
+    result = train_shard(model_dir, recipe, train_set, eval_set, out_dir, progress)
+    assert result is not None  # one process: rank 0
+    return result
+
+
+def train_shard(model_dir: Path, recipe: Recipe, train_set: Sequence[TrainingExample],
+                eval_set: Sequence[TrainingExample], out_dir: Path, progress: Progress | None = None,
+                shard: Shard | None = None) -> ScratchResult | None:
+    """:func:`train`, or this process's part of a data-parallel run of it (``shard``): rank 0 evaluates, saves
+    and returns the result, the other ranks return None."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -153,12 +177,17 @@ def train(model_dir: Path, recipe: Recipe, train_set: Sequence[TrainingExample],
     torch.manual_seed(recipe.seed)
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     model = _trainable(AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32), recipe)
-    data, held_out = encode(train_set, tokenizer), encode(eval_set, tokenizer)
-    curves, tokens_seen = _loop(model, recipe, data, held_out, tokenizer.pad_token_id, progress)
+    leader = shard is None or shard.rank == 0
+    data, held_out = encode(train_set, tokenizer), encode(eval_set, tokenizer) if leader else []
+    curves, tokens_seen = _loop(model, recipe, data, held_out, tokenizer.pad_token_id,
+                                progress if leader else None, shard)
+    if not leader:
+        return None
     saved = out_dir / "model"
     model.save_pretrained(saved)
     tokenizer.save_pretrained(saved)
-    record = _record(recipe, model_dir, saved, curves, tokens_seen, time.monotonic() - started)
+    world = 1 if shard is None else shard.world
+    record = _record(recipe, model_dir, saved, curves, tokens_seen, time.monotonic() - started, world)
     return ScratchResult(saved, write_run_json(out_dir, record), record)
 
 
@@ -173,7 +202,7 @@ def _trainable(model: Any, recipe: Recipe) -> Any:
 
 
 def _loop(model: Any, recipe: Recipe, data: list[Encoded], held_out: list[Encoded], pad_id: int,
-          progress: Progress | None) -> tuple[Curves, int]:
+          progress: Progress | None, shard: Shard | None = None) -> tuple[Curves, int]:
     import torch
 
     rng = random.Random(recipe.seed)
@@ -188,15 +217,12 @@ def _loop(model: Any, recipe: Recipe, data: list[Encoded], held_out: list[Encode
         if indices is None:  # a new epoch
             batches = iter(token_batches(data, recipe.batch_tokens, rng))
             indices = next(batches)
-        batch = collate([data[i] for i in indices], pad_id)
         for group in optimizer.param_groups:
             group["lr"] = cosine_lr(step, recipe)
-        loss = completion_loss(model, batch)
-        loss.backward()
+        value, tokens = shard_step(model, params, [data[i] for i in indices], pad_id, shard)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
-        tokens_seen += int(batch["attention_mask"].sum())
-        value = float(loss.detach())
+        tokens_seen += tokens
         curves.train.append({"step": step + 1, "loss": round(value, 4)})
         if held_out and ((step + 1) % recipe.eval_every == 0 or step + 1 == recipe.steps):
             curves.eval.append({"step": step + 1, "eval_loss": round(eval_loss(model, held_out, pad_id), 4)})
@@ -206,11 +232,52 @@ def _loop(model: Any, recipe: Recipe, data: list[Encoded], held_out: list[Encode
     return curves, tokens_seen
 
 
-def completion_loss(model: Any, batch: dict[str, Any]) -> Any:
+def labelled_tokens(examples: Sequence[Encoded]) -> int:
+    """How many tokens of ``examples`` the loss covers (each completion's, after the first position)."""
+    return sum(len(example.ids) - max(example.start, 1) for example in examples)
+
+
+def shard_step(model: Any, params: Sequence[Any], examples: Sequence[Encoded], pad_id: int,
+               shard: Shard | None) -> tuple[float, int]:
+    """Forward and backward on one batch (this process's share of it, with ``shard``), leaving in ``params``'
+    gradients those of the whole batch's mean completion loss; returns that loss and the batch's tokens.
+
+    With a shard, the loss is the sum of this share's token losses over the whole batch's labelled tokens, so
+    the gradients summed across the processes (one all-reduce of one flat buffer, the loss and token count
+    riding along) are the whole batch's."""
+    import torch
+
+    if shard is None:
+        batch = collate(examples, pad_id)
+        loss = completion_loss(model, batch)
+        loss.backward()
+        return float(loss.detach()), int(batch["attention_mask"].sum())
+    import torch.distributed as dist
+
+    mine = [examples[i] for i in shard.take(range(len(examples)))]
+    value, tokens = 0.0, 0
+    if mine:  # a batch of one long example leaves the other ranks nothing to do
+        batch = collate(mine, pad_id)
+        loss = completion_loss(model, batch, over=labelled_tokens(examples))
+        loss.backward()
+        value, tokens = float(loss.detach()), int(batch["attention_mask"].sum())
+    grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
+    flat = torch.cat([*(grad.reshape(-1) for grad in grads), torch.tensor([value, float(tokens)])])
+    dist.all_reduce(flat)
+    offset = 0
+    for param, grad in zip(params, grads, strict=True):
+        param.grad = flat[offset: offset + grad.numel()].view_as(grad)
+        offset += grad.numel()
+    return float(flat[-2]), round(float(flat[-1]))
+
+
+def completion_loss(model: Any, batch: dict[str, Any], over: int | None = None) -> Any:
     """Mean cross-entropy over the labelled (completion) tokens, as ``model(**batch).loss`` computes it, with the
     output layer run only at the positions that predict a labelled token: the prompt's and the padding's logits
     are never needed, and the 2,048-way output layer is the biggest matrix of the model. (Keeping every position
-    from the earliest completion token on, as before, computed 1.24× the logits needed on the demo's batches.)"""
+    from the earliest completion token on, as before, computed 1.24× the logits needed on the demo's batches.)
+    With ``over``: the sum of the token losses divided by ``over`` (a whole batch's labelled tokens, of which
+    ``batch`` holds a share)."""
     import torch
 
     causal = model.get_base_model() if hasattr(model, "get_base_model") else model  # a peft model's Llama
@@ -218,7 +285,9 @@ def completion_loss(model: Any, batch: dict[str, Any]) -> Any:
     targets = batch["labels"][:, 1:]  # position p predicts token p + 1
     labelled = targets != -100
     logits = causal.lm_head(hidden[:, :-1][labelled])
-    return torch.nn.functional.cross_entropy(logits.float(), targets[labelled])
+    if over is None:
+        return torch.nn.functional.cross_entropy(logits.float(), targets[labelled])
+    return torch.nn.functional.cross_entropy(logits.float(), targets[labelled], reduction="sum") / over
 
 
 def eval_loss(model: Any, held_out: Sequence[Encoded], pad_id: int, batch_size: int = 32) -> float:
@@ -237,14 +306,15 @@ def eval_loss(model: Any, held_out: Sequence[Encoded], pad_id: int, batch_size: 
     return total / max(count, 1)
 
 
-def _record(recipe: Recipe, base: Path, saved: Path, curves: Curves, tokens_seen: int, wall_s: float) -> RunRecord:
-    cost = build_cost(wall_s)
+def _record(recipe: Recipe, base: Path, saved: Path, curves: Curves, tokens_seen: int, wall_s: float,
+            world: int = 1) -> RunRecord:
+    cost = build_cost(wall_s, world_size=world)
     config = {**asdict(recipe), "method": recipe.method, "base_model": str(base), "loss": "completion",
               "lr_scheduler": "cosine", "optim": "adamw_torch_fused"}
     return RunRecord(
         config=config, git_hash=git_hash(), adapter_dir=str(saved), steps=recipe.steps, max_steps=recipe.steps,
         tokens_seen=tokens_seen, wall_time_s=cost.wall_time_s, gpu_name=cost.gpu_name, gpu_count=cost.gpu_count,
-        world_size=1, per_device_train_batch_size=None, global_batch_size=None,
+        world_size=world, per_device_train_batch_size=None, global_batch_size=None,
         gpu_hours=cost.gpu_hours, price_per_gpu_hour=cost.price_per_gpu_hour, cost_usd=cost.cost_usd,
         resumed_from=None, train_loss_curve=curves.train, eval_loss_curve=curves.eval, versions=library_versions(),
     )
