@@ -340,20 +340,18 @@ def test_the_lora_recipe_starts_serving_once_trained_before_its_evaluations_end(
     assert not off.started and len(started) == 1, "--serve-limit 0 serves nothing"
 
 
-def test_the_last_stages_libraries_load_once_a_recipe_process_frees_its_core(tmp_path: Path,
-                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_last_stages_libraries_load_once_a_recipe_process_frees_its_core(tmp_path: Path) -> None:
     from queue import Queue
 
-    import ftbench.demo as demo
     from ftbench.demo import _collect
 
     events: list[str] = []
-    monkeypatch.setattr(demo, "import_last_stages", lambda: events.append("imports"))
     messages: Queue[tuple[str, str, object]] = Queue()
     for name in FORKS:
         messages.put((name, "done", (name, [])))
     forked = _collect({name: _Ended() for name in FORKS}, messages,
-                      {name: (lambda done, text: None) for name in FORKS}, DemoLayout(tmp_path))
+                      {name: (lambda done, text: None) for name in FORKS}, DemoLayout(tmp_path),
+                      last_stages=lambda: events.append("imports"))
     assert events == ["imports"], "once, when the first recipe is done"
     assert list(forked) == list(FORKS)
 
@@ -400,6 +398,28 @@ def test_lm_eval_bars_can_be_turned_off_and_come_back() -> None:
     assert hf.tqdm is shown
     hf.tqdm(total=3, disable=False, file=drawn, desc="Running generate_until requests").close()
     assert "Running generate_until requests" in drawn.getvalue(), "bars are back after the block"
+
+
+def test_the_environment_report_is_made_once_per_process_within_the_block(monkeypatch: pytest.MonkeyPatch) -> None:
+    """lm-eval calls torch's report (pip, conda, nvidia-smi: ~1.3 s) for every results file."""
+    from torch.utils import collect_env
+
+    import ftbench.lmeval.run as run
+
+    made: list[int] = []
+
+    def report() -> str:
+        made.append(1)
+        return f"report {len(made)}"
+
+    monkeypatch.setattr(collect_env, "get_pretty_env_info", report)
+    monkeypatch.setattr(run, "_ENVIRONMENT_REPORT", [])
+    with run.environment_report_once():
+        first, second = collect_env.get_pretty_env_info(), collect_env.get_pretty_env_info()
+    assert (first, second, len(made)) == ("report 1", "report 1", 1)
+    with run.environment_report_once():
+        assert collect_env.get_pretty_env_info() == "report 1", "the next run of this process reuses it"
+    assert collect_env.get_pretty_env_info() == "report 2", "outside the block torch's own function again"
 
 
 def test_the_data_parallel_base_step_sums_to_the_whole_batch_gradient(monkeypatch: pytest.MonkeyPatch) -> None:

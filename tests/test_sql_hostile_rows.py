@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from ftbench.errors import SandboxError
 from ftbench.lmeval.hooks import spider_sql_results
 from ftbench.sql import JudgeConfig, SqlScorer, Verdict, is_valid_sql, judge
 from ftbench.sql._isolation import KILL_GRACE_S
@@ -390,7 +391,6 @@ def test_a_stream_of_answers_left_early_never_hands_a_late_answer_to_the_next_jo
 
 
 def test_a_second_stream_in_the_same_thread_is_an_error_not_a_deadlock() -> None:
-    from ftbench.errors import SandboxError
     from ftbench.sql._isolation import SandboxWorker
     from ftbench.sql._types import JudgeJob
 
@@ -404,3 +404,29 @@ def test_a_second_stream_in_the_same_thread_is_an_error_not_a_deadlock() -> None
         assert len(list(stream)) == 1  # the first stream is unharmed
     finally:
         worker.close()
+
+
+def test_a_warmed_sandbox_is_up_before_the_first_job_and_a_failed_start_is_left_to_that_job(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The demo starts the leaderboard's sandbox ahead of its error breakdown, on a free core."""
+    import sys
+
+    from ftbench.sql._isolation import SandboxWorker, start_worker, worker_for
+
+    memory_mb = CONFIG.memory_mb + 1  # a worker of its own
+    start_worker(memory_mb).join(timeout=60)
+    worker = worker_for(memory_mb)
+    try:
+        process = worker._process
+        assert process is not None and process.poll() is None, "running before any job was asked"
+        reply = worker.ask(JudgeJob(GOLD, GOLD, CONTEXT, None, CONFIG))
+        assert isinstance(reply, Verdict) and reply.exec_match
+        assert worker._process is process, "the job went to the warmed worker"
+    finally:
+        worker.close()
+    broken = SandboxWorker(memory_mb)
+    monkeypatch.setattr(sys, "executable", "/nonexistent/python")
+    broken.warm()  # no error here: nothing asked for a judgement yet
+    assert broken._process is None
+    with pytest.raises(SandboxError, match="cannot start the SQL sandbox worker"):
+        broken.ask(JudgeJob(GOLD, GOLD, CONTEXT, None, CONFIG))

@@ -42,6 +42,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -49,7 +50,7 @@ import yaml
 
 from ftbench import serve
 from ftbench.errors import DemoIncomplete, EvaluationFailed, FtbenchError, InputError, MissingDependency
-from ftbench.lmeval.run import import_lm_eval, lm_eval_bars_off
+from ftbench.lmeval.run import environment_report_once, import_lm_eval, lm_eval_bars_off
 from ftbench.lmeval.run import main as run_lm_eval
 from ftbench.tiny import DEMO_SHAPE, WHOLE_TOKENS, build_tiny_model
 
@@ -467,7 +468,7 @@ def train_base_data_parallel(model_dir: Path, recipe: Recipe, train_set: Sequenc
         with _recipe_bars((recipe.name,), config) as notes:
             leader = base_rank_name(0)
             done = _collect(workers, messages, {name: notes[recipe.name] for name in workers}, layout,
-                            last_stages=False)
+                            last_stages=None)
             result: ScratchResult = done[leader]
             return result
     finally:
@@ -640,7 +641,7 @@ def recipes_side_by_side(base: ScratchResult, train_set: Sequence[TrainingExampl
         worker.start()
     try:
         with _recipe_bars(FORKS, config) as notes:
-            done = _collect(workers, messages, notes, layout, on_trained)
+            done = _collect(workers, messages, notes, layout, on_trained, partial(import_last_stages, config.tasks))
             return {name: done[name] for name in FORKS}
     finally:
         for worker in workers.values():
@@ -650,12 +651,12 @@ def recipes_side_by_side(base: ScratchResult, train_set: Sequence[TrainingExampl
 
 
 def _collect(workers: dict[str, Any], messages: Any, notes: dict[str, Note], layout: DemoLayout,
-             on_trained: Trained | None = None, last_stages: bool = True) -> dict[str, Any]:
+             on_trained: Trained | None = None, last_stages: Callable[[], None] | None = None) -> dict[str, Any]:
     """The workers' messages until each has sent its result: ``(name, "note", (steps, text))``,
     ``(name, "trained", result)`` (passed to ``on_trained``), ``(name, "done", forked)`` or
     ``(name, "failed", error)``. A worker that ended without a result (killed, out
-    of memory) fails the stage once its last messages have had time to arrive. ``last_stages``: import what
-    the last stages need once the first worker is done (:func:`import_last_stages`)."""
+    of memory) fails the stage once its last messages have had time to arrive. ``last_stages``: called once the
+    first worker is done, on the core it freed (:func:`import_last_stages`)."""
     from queue import Empty
 
     done: dict[str, Any] = {}
@@ -678,22 +679,27 @@ def _collect(workers: dict[str, Any], messages: Any, notes: dict[str, Note], lay
                 on_trained(name, payload)
         elif kind == "done":
             done[name] = payload
-            if last_stages and len(done) == 1 < len(workers):
-                import_last_stages()  # on the core that recipe's process freed
+            if last_stages is not None and len(done) == 1 < len(workers):
+                last_stages()
         else:
             raise _fork_failed(payload, layout.fork_log(name))
     return {name: done[name] for name in workers}
 
 
-def import_last_stages() -> None:
+def import_last_stages(tasks: Sequence[str]) -> None:
     """Import what the leaderboard and the served check need (~3 s of imports here: lm-eval, the leaderboard,
-    matplotlib's renderers), ahead of them: the demo does it once one recipe's process has finished, on the core
-    it freed, while the other recipe is still being evaluated."""
+    matplotlib's renderers), and start the SQL sandbox the leaderboard's error breakdown judges in (~1 s), ahead
+    of them: the demo does it once one recipe's process has finished, on the core it freed, while the other
+    recipe is still being evaluated."""
     import importlib
 
     import_lm_eval()
     for name in ("ftbench.leaderboard", "matplotlib.backends.backend_agg", "matplotlib.backends.backend_svg"):
         importlib.import_module(name)
+    if "spider_sql" in tasks:
+        from ftbench.sql import warm_sandbox
+
+        warm_sandbox()
 
 
 def _fork_failed(error: BaseException, log: Path) -> BaseException:
@@ -838,7 +844,7 @@ def run_evaluation(model_args: Sequence[str], evaluation: Evaluation, limit: int
     lm-eval's own progress bars only when ``progress``."""
     argv = [*model_args, "--tasks", evaluation.task, "--limit", str(limit), "--log_samples",
             "--output_path", str(evaluation.results_dir)]
-    with _quiet_lm_eval(), (nullcontext() if progress else lm_eval_bars_off()):
+    with _quiet_lm_eval(), environment_report_once(), (nullcontext() if progress else lm_eval_bars_off()):
         code = run_lm_eval(argv)
     if code != 0:
         raise EvaluationFailed(f"lm-eval exited with code {code} evaluating {evaluation.name} on "

@@ -6,7 +6,8 @@ fraction of a second instead of lm-eval's ~14k built-in YAMLs, `benchmarks/bench
 ``simple_evaluate(task_manager=…)``, results saved by lm-eval's ``EvaluationTracker`` as its CLI saves them.
 Anything else (other tasks, ``ls``/``validate``, W&B/Trackio/Hub logging) runs lm-eval's CLI, with our folder as
 ``--include_path`` where lm-eval does not index it by itself (editable installs). Nothing of lm-eval is patched;
-only :func:`lm_eval_bars_off` swaps the progress-bar class its modules call, for the duration of a run.
+only :func:`lm_eval_bars_off` swaps the progress-bar class its modules call, and :func:`environment_report_once`
+torch's environment report, for the duration of a run.
 """
 
 from __future__ import annotations
@@ -191,6 +192,33 @@ def lm_eval_bars_off() -> Iterator[None]:
     finally:
         for module, attribute, value in swapped:
             setattr(module, attribute, value)
+
+
+#: This process's environment report, once made (see :func:`environment_report_once`).
+_ENVIRONMENT_REPORT: list[str] = []
+
+
+@contextmanager
+def environment_report_once() -> Iterator[None]:
+    """torch's environment report, which lm-eval writes into every results file (``pretty_env_info``), made once
+    per process for the duration of a ``with`` block. Making it runs pip, conda and nvidia-smi (~1.3 s here);
+    the demo's processes run several evaluations each, in one environment. lm-eval imports the function from
+    ``torch.utils.collect_env`` when it calls it, so for the duration that module's function is one that makes
+    the report the first time and then returns the same text."""
+    from torch.utils import collect_env
+
+    make = collect_env.get_pretty_env_info
+
+    def once() -> str:
+        if not _ENVIRONMENT_REPORT:
+            _ENVIRONMENT_REPORT.append(make())
+        return _ENVIRONMENT_REPORT[0]
+
+    collect_env.get_pretty_env_info = once
+    try:
+        yield
+    finally:
+        collect_env.get_pretty_env_info = make
 
 
 def _silent(bar: type[Any]) -> type[Any]:

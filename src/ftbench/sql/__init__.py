@@ -20,9 +20,9 @@ from ftbench.sql._exec import Rows, open_read_only, run_query
 from ftbench.sql._facts import has_top_level_order
 from ftbench.sql._judge import SqlPair, judge, judge_many
 from ftbench.sql._scorer import SqlScorer
-from ftbench.sql._text import exact_match, is_valid_sql
+from ftbench.sql._text import exact_match, is_valid_sql, warm_sandbox
 from ftbench.sql._types import ERROR_KINDS, JUDGE_MODES, ErrorKind, JudgeConfig, JudgeMode, SandboxMode, Verdict
 
 __all__ = ["ERROR_KINDS", "JUDGE_MODES", "TIES_DETAIL", "ErrorKind", "JudgeConfig", "JudgeMode", "Rows",
            "SandboxError", "SandboxMode", "SqlPair", "SqlScorer", "Verdict", "exact_match", "has_top_level_order",
-           "is_valid_sql", "judge", "judge_many", "open_read_only", "run_query", "same_result"]
+           "is_valid_sql", "judge", "judge_many", "open_read_only", "run_query", "same_result", "warm_sandbox"]

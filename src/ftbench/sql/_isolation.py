@@ -5,6 +5,7 @@ progress-handler timeout)."""
 from __future__ import annotations
 
 import atexit
+import contextlib
 import mmap
 import os
 import pickle
@@ -90,6 +91,12 @@ class SandboxWorker:
                 self._holder = None
                 if answered < len(jobs):
                     self.close()
+
+    def warm(self) -> None:
+        """Start the worker now, if it is not running, so that the first job does not wait for it (~1 s of
+        imports in the new process); a failure to start is left for that job to meet and report."""
+        with self._lock, contextlib.suppress(SandboxError):
+            self._started()
 
     def _attempt(self, jobs: Sequence[Job]) -> Iterator[object]:
         """Answers to the first jobs of ``jobs``: all of them, or up to and including a :class:`Lost`."""
@@ -200,6 +207,14 @@ def worker_for(memory_mb: int) -> SandboxWorker:
         if memory_mb not in _workers:
             _workers[memory_mb] = SandboxWorker(memory_mb)
         return _workers[memory_mb]
+
+
+def start_worker(memory_mb: int) -> threading.Thread:
+    """Start this process's worker for ``memory_mb`` in a background thread (returned, already started); jobs
+    asked for meanwhile wait until it is up. For callers that know a judgement is coming and have a core free."""
+    thread = threading.Thread(target=worker_for(memory_mb).warm, name="ftbench-sandbox-start", daemon=True)
+    thread.start()
+    return thread
 
 
 @atexit.register

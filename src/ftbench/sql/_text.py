@@ -63,3 +63,15 @@ def sandboxed_stream(jobs: Sequence[JudgeJob | ValidityJob], config: JudgeConfig
     from ftbench.sql._isolation import worker_for
 
     yield from worker_for(config.memory_mb).answers(jobs)
+
+
+def warm_sandbox(config: JudgeConfig | None = None) -> None:
+    """Start, in the background, the sandbox worker that judgements under ``config`` (default: the default
+    configuration) will use, so that the first of them does not wait for it; nothing to start when they run
+    inline."""
+    config = config or _DEFAULT
+    if config.sandbox == "inline":
+        return
+    from ftbench.sql._isolation import start_worker
+
+    start_worker(config.memory_mb)
