@@ -90,3 +90,36 @@ def test_rerun_with_use_cache_needs_no_server(server: serve.ServeSpec, served_co
     assert set(first) == set(second) == {"spider_sql", "viggo"}
     for task in ("spider_sql", "viggo"):
         assert second[task] == first[task]
+
+
+def test_the_demo_serves_from_a_process_forked_from_its_fork_server(tiny_model: Path, tmp_path: Path) -> None:
+    """transformers' own server class in a fork of the preloaded fork server answers and stops as ``transformers
+    serve`` does (a clean exit: nothing of multiprocessing left for the demo's process to report leaked); a spec
+    with flags that class does not take runs the command itself in the fork's place."""
+    import json
+    import urllib.request
+
+    from ftbench.demo import start_fork_server, start_forked_server
+    from ftbench.errors import ServerFailed
+
+    start_fork_server()
+    spec = serve.ServeSpec(base_model=str(tiny_model), engine="transformers", port=serve.free_port())
+    log = tmp_path / "forked.log"
+    process = start_forked_server(spec, log)
+    try:
+        serve.wait_healthy(process, spec.base_url, log, timeout_s=180)
+        request = urllib.request.Request(f"{spec.base_url}/completions", headers={"Content-Type": "application/json"},
+                                         data=json.dumps({"model": spec.base_model, "prompt": "SELECT",
+                                                          "max_tokens": 3}).encode())
+        with urllib.request.urlopen(request, timeout=60) as response:
+            assert isinstance(json.load(response)["choices"][0]["text"], str)
+    finally:
+        serve.stop_server(process)
+    assert process.poll() == 0
+    assert "Application shutdown complete" in log.read_text(encoding="utf-8")
+
+    flagged = serve.ServeSpec(base_model=str(tiny_model), engine="transformers", port=serve.free_port(),
+                              extra_args=("--no-such-flag",))
+    process = start_forked_server(flagged, log)
+    with pytest.raises(ServerFailed, match=r"(?s)exited with code 2:.*transformers serve --help"):  # its usage error
+        serve.wait_healthy(process, flagged.base_url, log, timeout_s=120)

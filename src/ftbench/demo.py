@@ -219,7 +219,7 @@ def _run_stages(config: DemoConfig, layout: DemoLayout, say: Say, started: float
           "evaluated through lm-eval on "
           f"{', '.join(config.tasks)} ({config.limit} examples each)")
     fork = recipes_side_by_side if at_once else recipes_in_turn
-    with LoraServing(base, config, layout) as serving:
+    with LoraServing(base, config, layout, forked=at_once) as serving:
         forked = fork(base, train_set, eval_set, config, layout, serving.trained)
         recipes = {"base": base, **{name: trained for name, (trained, _) in forked.items()}}
         evaluations = [evaluation for _, done in forked.values() for evaluation in done]
@@ -234,8 +234,8 @@ class LoraServing:
     written; stopped when the ``with`` block ends. Started at the leaderboard instead, it kept the demo waiting
     ~10 s for its health check. A failure to start is kept for the served check to report."""
 
-    def __init__(self, base: ScratchResult, config: DemoConfig, layout: DemoLayout) -> None:
-        self.base, self.config, self.layout = base, config, layout
+    def __init__(self, base: ScratchResult, config: DemoConfig, layout: DemoLayout, forked: bool = False) -> None:
+        self.base, self.config, self.layout, self.forked = base, config, layout, forked
         self.wanted = config.serve_limit > 0 and "viggo" in config.tasks
         self.started = False
         self.server: LoraServer | None = None
@@ -248,7 +248,7 @@ class LoraServing:
 
     def start(self, recipes: dict[str, ScratchResult]) -> None:
         self.started = True
-        self.server, self.failure = _attempt(start_lora_server, recipes, self.config, self.layout)
+        self.server, self.failure = _attempt(start_lora_server, recipes, self.config, self.layout, self.forked)
 
     def __enter__(self) -> LoraServing:
         return self
@@ -782,13 +782,15 @@ class LoraServer:
 
     spec: serve.ServeSpec
     merged: Path
-    process: subprocess.Popen[bytes]
+    process: serve.ServerProcess
     log: Path
     evaluation: Evaluation  # what the served check writes, and the recipe it serves
 
 
-def start_lora_server(recipes: dict[str, ScratchResult], config: DemoConfig, layout: DemoLayout) -> LoraServer:
-    """Merge the LoRA adapter into the base and start serving the merged model on CPU; returns at once."""
+def start_lora_server(recipes: dict[str, ScratchResult], config: DemoConfig, layout: DemoLayout,
+                      forked: bool = False) -> LoraServer:
+    """Merge the LoRA adapter into the base and start serving the merged model on CPU; returns at once. ``forked``:
+    in a process forked from the fork server (:func:`start_forked_server`), else by ``transformers serve``."""
     from ftbench.finetune.lora import merge_adapter
 
     base, lora = recipes["base"], recipes["lora"]
@@ -797,7 +799,53 @@ def start_lora_server(recipes: dict[str, ScratchResult], config: DemoConfig, lay
     evaluation = Evaluation(f"{RECIPE_NAMES['lora']} (served)", "lora", "viggo", layout.eval_dir("served", "viggo"),
                             base.model_dir, lora.run_json, lora.model_dir)
     log = layout.serve_log("lora")
-    return LoraServer(spec, merged, serve.start_server(spec, log), log, evaluation)
+    process = start_forked_server(spec, log) if forked else serve.start_server(spec, log)
+    return LoraServer(spec, merged, process, log, evaluation)
+
+
+class ForkedServer:
+    """A server's process forked from the fork server, as :mod:`ftbench.serve` waits on and stops one."""
+
+    def __init__(self, process: Any) -> None:
+        self._process = process
+
+    @property
+    def pid(self) -> int:
+        return int(self._process.pid)
+
+    def poll(self) -> int | None:
+        code = self._process.exitcode
+        return None if code is None else int(code)
+
+    def wait(self, timeout: float | None = None) -> int:
+        self._process.join(timeout)
+        code = self.poll()
+        if code is None:
+            raise subprocess.TimeoutExpired(self._process.name, timeout or 0.0)
+        return code
+
+
+def start_forked_server(spec: serve.ServeSpec, log: Path) -> ForkedServer:
+    """Serve ``spec`` from a process forked from the fork server (:func:`serve.serve_here`): torch and transformers
+    are imported there already, so it answers within ~2 s of CPU instead of the ~11 s ``transformers serve``
+    spends starting, on cores the recipes' evaluations are using. Its output goes to ``log``."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    log.write_bytes(b"")
+    process = _fork_context().Process(target=_serve_forked, args=(spec, log), name="ftbench demo: serve",
+                                      daemon=True)
+    process.start()
+    return ForkedServer(process)
+
+
+def _serve_forked(spec: serve.ServeSpec, log: Path) -> None:
+    import signal
+
+    os.setsid()  # a process group of its own, which serve.stop_server signals
+    _output_to(log)
+    # uvicorn shuts down on SIGTERM, then raises it again: exit then, as a process should, so that what this one
+    # holds of multiprocessing's (a progress bar's lock) is released, not reported leaked by the demo's process
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    serve.serve_here(spec)
 
 
 def answer_over_http(server: LoraServer, config: DemoConfig) -> Path:

@@ -25,7 +25,7 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, Protocol
 
 from ftbench.errors import InputError, MissingDependency, ServerFailed
 
@@ -164,9 +164,8 @@ def lora_module(adapter: Adapter, base_model: str) -> str:
 
 
 def _transformers_command(spec: ServeSpec) -> list[str]:
-    dtype = "float32" if spec.dtype == "auto" else spec.dtype
     return ["transformers", "serve", spec.base_model, "--host", spec.host, "--port", str(spec.port),
-            "--device", "cpu", "--dtype", dtype, *spec.extra_args]
+            "--device", "cpu", "--dtype", _transformers_dtype(spec), *spec.extra_args]
 
 
 def served_model_names(spec: ServeSpec) -> list[str]:
@@ -227,21 +226,72 @@ def start_server(spec: ServeSpec, log_file: Path) -> subprocess.Popen[bytes]:
         return subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
 
-def wait_healthy(process: subprocess.Popen[bytes], base_url: str, log_file: Path, timeout_s: float) -> None:
+class ServerProcess(Protocol):
+    """What :func:`wait_healthy` and :func:`stop_server` need of a server's process (``subprocess.Popen`` has it);
+    the process leads its own process group."""
+
+    @property
+    def pid(self) -> int: ...
+
+    def poll(self) -> int | None: ...
+
+    def wait(self, timeout: float | None = None) -> int: ...
+
+
+def serve_here(spec: ServeSpec) -> None:
+    """Serve ``spec`` from this process until it is signalled: with transformers' own server class (what
+    ``transformers serve`` runs) where it takes the spec's options, so that a process that has imported torch
+    and transformers already (``ftbench demo`` forks one from its fork server) answers in ~2 s instead of the
+    command's ~11 s on a CPU; otherwise the command itself, in this process's place (exec)."""
+    options = _transformers_server_options(spec)
+    if options is not None:
+        try:
+            import inspect
+
+            from transformers.cli.serve import Serve
+
+            inspect.signature(Serve).bind(**options)
+        except (ImportError, TypeError):  # a transformers whose server class is not this one
+            pass
+        else:
+            Serve(**options)
+            return
+    argv = server_command(spec)
+    argv[0] = require_engine(spec.engine)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(argv[0], argv)
+
+
+def _transformers_server_options(spec: ServeSpec) -> dict[str, Any] | None:
+    """The keyword arguments of transformers' ``Serve`` that :func:`server_command` passes as flags; None where the
+    command has flags (the spec's extra arguments) that have no such translation here."""
+    if spec.engine != "transformers" or spec.extra_args:
+        return None
+    return {"force_model": spec.base_model, "host": spec.host, "port": spec.port, "device": "cpu",
+            "dtype": _transformers_dtype(spec)}
+
+
+def _transformers_dtype(spec: ServeSpec) -> str:
+    return "float32" if spec.dtype == "auto" else spec.dtype
+
+
+def wait_healthy(process: ServerProcess, base_url: str, log_file: Path, timeout_s: float) -> None:
     """Poll ``/health`` until it answers 200; fail early if the process dies, with the end of its log."""
     health = base_url.removesuffix("/v1") + "/health"
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise ServerFailed(f"server exited with code {process.returncode}:\n{_tail(log_file)}")
+        code = process.poll()
+        if code is not None:
+            raise ServerFailed(f"server exited with code {code}:\n{_tail(log_file)}")
         if _answers(health):
             return
-        time.sleep(0.5)
+        time.sleep(0.25)
     stop_server(process)
     raise ServerFailed(f"server not healthy after {timeout_s:.0f} s at {health}:\n{_tail(log_file)}")
 
 
-def stop_server(process: subprocess.Popen[bytes], grace_s: float = 10.0) -> None:
+def stop_server(process: ServerProcess, grace_s: float = 10.0) -> None:
     """SIGTERM the server's process group, then SIGKILL what is left after ``grace_s``."""
     if process.poll() is not None:
         return
