@@ -247,6 +247,8 @@ def test_recipes_continue_the_base_learning_rate_schedule_as_one_run() -> None:
     assert rates[100] > 0.3 * base.learning_rate and rates[-1] < 0.01 * base.learning_rate
     assert (base.steps, full.steps, lora.lora_r, full.lora_r) == (100, 60, 8, None)
     assert lora.lora_target_modules == ("q_proj", "k_proj", "v_proj", "o_proj"), "the study's LoRA layers"
+    with pytest.raises(InputError, match="no recipe 'qlora'"):
+        demo_recipe("qlora", config)  # once silently trained as LoRA
 
 
 @needs_mirror

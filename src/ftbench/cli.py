@@ -269,7 +269,7 @@ def demo(out_dir: Path, limit: int, base_steps: int, recipe_steps: int, serve_li
     """The main job on a model trained here from scratch, offline on two CPU cores in about three minutes.
 
     Trains a 0.91M-parameter Llama from scratch, fine-tunes it two ways (full fine-tuning and LoRA r=8),
-    evaluates both through lm-eval on spider_sql and viggo, checks the served path (`transformers serve`),
+    evaluates both through lm-eval on spider_sql and viggo, checks the served path (transformers' server),
     and writes the leaderboard. Data comes from $FTBENCH_DATA_DIR when set (no network), else from the
     Hugging Face hub.
     """

@@ -11,8 +11,10 @@ It runs the study's pipeline top to bottom on a model small enough to train from
    (``recipes/<name>/{model,run.json}``), each then evaluated through lm-eval ``hf`` on ``spider_sql`` and
    ``viggo`` (``--limit`` examples each, 200 by default), measuring the throughput that prices 1,000 queries.
    Side by side, one process of one thread per recipe (:func:`side_by_side`), unless the machine has one core or
-   a load average of twice its cores; then in turn in this process on every core. ``transformers serve`` starts
-   on the merged LoRA recipe as soon as that recipe is trained (:class:`LoraServing`);
+   a load average of twice its cores; then in turn in this process on every core (side by side, the base trains
+   data-parallel, :func:`train_base_data_parallel`). A server starts on the merged LoRA recipe as soon as that
+   recipe is trained (:class:`LoraServing`): forked from the fork server side by side, else
+   ``transformers serve``;
 4. write ``models.yaml`` and the leaderboard (:mod:`ftbench.leaderboard`) while the served recipe answers over
    HTTP in a thread (``lm-eval/served/``, a check, not a leaderboard row);
 5. check that the served recipe answers as in-process.
@@ -229,10 +231,10 @@ def _run_stages(config: DemoConfig, layout: DemoLayout, say: Say, started: float
 
 
 class LoraServing:
-    """``transformers serve`` on the merged LoRA recipe, started as soon as that recipe is trained (:meth:`trained`,
-    called while the recipes are still being evaluated), so that it is up by the time the leaderboard is
-    written; stopped when the ``with`` block ends. Started at the leaderboard instead, it kept the demo waiting
-    ~10 s for its health check. A failure to start is kept for the served check to report."""
+    """A server on the merged LoRA recipe (:func:`start_lora_server`), started as soon as that recipe is trained
+    (:meth:`trained`, called while the recipes are still being evaluated), so that it is up by the time the
+    leaderboard is written; stopped when the ``with`` block ends. Started at the leaderboard instead, it kept the
+    demo waiting ~10 s for its health check. A failure to start is kept for the served check to report."""
 
     def __init__(self, base: ScratchResult, config: DemoConfig, layout: DemoLayout, forked: bool = False) -> None:
         self.base, self.config, self.layout, self.forked = base, config, layout, forked
@@ -385,10 +387,10 @@ def demo_recipe(name: str, config: DemoConfig) -> Recipe:
     total = config.base_steps + config.recipe_steps
     if name == "base":
         return Recipe(name=name, steps=config.base_steps, schedule_steps=total)
-    if name == "full":
-        return Recipe(name=name, steps=config.recipe_steps, first_step=config.base_steps, schedule_steps=total)
-    return Recipe(name=name, steps=config.recipe_steps, first_step=config.base_steps, schedule_steps=total,
-                  lora_r=8, lora_target_modules=LORA_TARGETS)
+    if name not in FORKS:
+        raise InputError(f"the demo has no recipe {name!r} (base, {', '.join(FORKS)})")
+    recipe = Recipe(name=name, steps=config.recipe_steps, first_step=config.base_steps, schedule_steps=total)
+    return replace(recipe, lora_r=8, lora_target_modules=LORA_TARGETS) if name == "lora" else recipe
 
 
 def train_recipe(model_dir: Path, recipe: Recipe, train_set: Sequence[TrainingExample],
@@ -778,7 +780,7 @@ def _hf_args(model_args: str, batch_size: int) -> list[str]:
 
 @dataclass(frozen=True)
 class LoraServer:
-    """``transformers serve`` started on the merged LoRA recipe (answering once healthy)."""
+    """A server started on the merged LoRA recipe (answering once healthy)."""
 
     spec: serve.ServeSpec
     merged: Path
