@@ -27,11 +27,13 @@ from ftbench.demo import (
     STAGES,
     DemoConfig,
     DemoLayout,
+    LoraServing,
     demo_recipe,
     prepare_out_dir,
     recipe_evaluation,
     serve_and_report,
     side_by_side,
+    start_fork_server,
 )
 from ftbench.errors import DemoIncomplete, InputError
 from ftbench.finetune.scratch import ScratchResult
@@ -176,8 +178,9 @@ def busy_port() -> Iterator[int]:
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("forked", [False, True], ids=["transformers-serve", "forked-from-the-fork-server"])
 def test_server_that_cannot_start_keeps_the_rest(demo_run: DemoRun, tmp_path: Path, busy_port: int,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+                                                 monkeypatch: pytest.MonkeyPatch, forked: bool) -> None:
     """The demo's last two stages (what ``run_demo`` ends with) on a copy of the demo run's trained recipes and
     lm-eval results, without its served results and report: the server cannot bind its port."""
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
@@ -190,8 +193,11 @@ def test_server_that_cannot_start_keeps_the_rest(demo_run: DemoRun, tmp_path: Pa
     recipes = {name: ScratchResult.read(layout.recipe_dir(name)) for name in ("base", *FORKS)}
     evaluations = [recipe_evaluation(name, recipes, task, layout) for name in FORKS for task in TASKS]
     said: list[str] = []
-    with pytest.raises(DemoIncomplete, match="served evaluation failed: server exited") as failure:
-        serve_and_report(said.append, recipes, evaluations, config, layout)
+    if forked:
+        start_fork_server()
+    with LoraServing(recipes["base"], config, layout, forked=forked) as serving, \
+            pytest.raises(DemoIncomplete, match="served evaluation failed: server exited") as failure:
+        serve_and_report(said.append, recipes, evaluations, config, layout, serving)
     assert failure.value.exit_code == 9, "the exit code of the server failure"
     assert said[0].startswith("writing the leaderboard while the served LoRA recipe answers")
     assert said[1].startswith("checking the served LoRA recipe"), "the leaderboard was written before the check"
