@@ -89,6 +89,8 @@ def test_demo_prints_every_stage_what_it_found_and_where_the_report_is(demo_run:
     assert "a model this small does not learn SQL" in demo_run.stdout
     assert "{'loss'" not in demo_run.stdout and "Warning" not in demo_run.stdout  # no raw trainer logs
     assert "SHOULD ONLY BE USED FOR TESTING" not in demo_run.stderr, "lm-eval's --limit warning is not shown"
+    assert "fatal:" not in demo_run.stderr, "git's complaint of a run outside a repository (lm-eval's git hash)"
+    assert "Warning" not in demo_run.stderr, "e.g. a semaphore a killed server left, reported leaked"
     for bar in ("Running generate_until requests", "Requesting API"):
         assert bar not in demo_run.stderr, f"lm-eval's {bar!r} bar despite --no-progress"
 
@@ -428,6 +430,35 @@ def test_the_environment_report_is_made_once_per_process_within_the_block(monkey
     with run.environment_report_once():
         assert collect_env.get_pretty_env_info() == "report 1", "the next run of this process reuses it"
     assert collect_env.get_pretty_env_info() == "report 2", "outside the block torch's own function again"
+
+
+def test_lm_eval_records_the_git_commit_without_git_complaining_outside_a_repository(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]) -> None:
+    """``ftbench demo`` in a fresh folder printed git's "fatal: not a git repository" (lm-eval runs ``git describe``
+    for every results file); the record itself is lm-eval's: None there, the commit inside a repository."""
+    import subprocess
+
+    import lm_eval.evaluator as evaluator
+    from lm_eval.loggers.utils import get_git_commit_hash
+
+    from ftbench.lmeval.run import git_describe_quietly
+
+    outside, repository = tmp_path / "outside", tmp_path / "repository"
+    outside.mkdir()
+    repository.mkdir()
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path))  # not the checkout the tests run from
+    subprocess.run(["git", "init", "-q"], cwd=repository, check=True)
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "--allow-empty", "-m", "x"],
+                   cwd=repository, check=True)
+    monkeypatch.chdir(outside)
+    assert get_git_commit_hash() is None
+    assert "not a git repository" in capfd.readouterr().err, "lm-eval's own call complains"
+    with git_describe_quietly():
+        assert evaluator.get_git_commit_hash() is None
+        assert capfd.readouterr().err == ""
+        monkeypatch.chdir(repository)
+        assert evaluator.get_git_commit_hash() == get_git_commit_hash()
+    assert evaluator.get_git_commit_hash is get_git_commit_hash, "lm-eval's own after the block"
 
 
 def test_the_data_parallel_base_step_sums_to_the_whole_batch_gradient(monkeypatch: pytest.MonkeyPatch) -> None:

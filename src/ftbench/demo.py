@@ -52,7 +52,7 @@ import yaml
 
 from ftbench import serve
 from ftbench.errors import DemoIncomplete, EvaluationFailed, FtbenchError, InputError, MissingDependency
-from ftbench.lmeval.run import environment_report_once, import_lm_eval, lm_eval_bars_off
+from ftbench.lmeval.run import environment_report_once, git_describe_quietly, import_lm_eval, lm_eval_bars_off
 from ftbench.lmeval.run import main as run_lm_eval
 from ftbench.tiny import DEMO_SHAPE, WHOLE_TOKENS, build_tiny_model
 
@@ -894,7 +894,8 @@ def run_evaluation(model_args: Sequence[str], evaluation: Evaluation, limit: int
     lm-eval's own progress bars only when ``progress``."""
     argv = [*model_args, "--tasks", evaluation.task, "--limit", str(limit), "--log_samples",
             "--output_path", str(evaluation.results_dir)]
-    with _quiet_lm_eval(), environment_report_once(), (nullcontext() if progress else lm_eval_bars_off()):
+    with _quiet_lm_eval(), environment_report_once(), git_describe_quietly(), \
+            (nullcontext() if progress else lm_eval_bars_off()):
         code = run_lm_eval(argv)
     if code != 0:
         raise EvaluationFailed(f"lm-eval exited with code {code} evaluating {evaluation.name} on "

@@ -7,7 +7,7 @@ fraction of a second instead of lm-eval's ~14k built-in YAMLs, `benchmarks/bench
 Anything else (other tasks, ``ls``/``validate``, W&B/Trackio/Hub logging) runs lm-eval's CLI, with our folder as
 ``--include_path`` where lm-eval does not index it by itself (editable installs). Nothing of lm-eval is patched;
 only :func:`lm_eval_bars_off` swaps the progress-bar class its modules call, and :func:`environment_report_once`
-torch's environment report, for the duration of a run.
+and :func:`git_describe_quietly` the provenance it records, for the duration of a run.
 """
 
 from __future__ import annotations
@@ -219,6 +219,34 @@ def environment_report_once() -> Iterator[None]:
         yield
     finally:
         collect_env.get_pretty_env_info = make
+
+
+@contextmanager
+def git_describe_quietly() -> Iterator[None]:
+    """lm-eval's record of the git commit (``git_hash`` in every results file) without git's "fatal: not a git
+    repository" on the terminal when the run starts outside one (``ftbench demo`` in a fresh folder printed it):
+    for the duration of a ``with`` block, the function lm-eval's evaluator calls is one that runs the same command,
+    ``git describe --always``, with git's messages discarded, and falls back the same way."""
+    import lm_eval.evaluator as evaluator
+
+    own = evaluator.get_git_commit_hash
+    evaluator.get_git_commit_hash = _git_commit_hash
+    try:
+        yield
+    finally:
+        evaluator.get_git_commit_hash = own
+
+
+def _git_commit_hash() -> str | None:
+    import subprocess
+
+    from lm_eval.loggers.utils import get_commit_from_path
+
+    try:
+        described = subprocess.check_output(["git", "describe", "--always"], stderr=subprocess.DEVNULL)
+    except (subprocess.CalledProcessError, FileNotFoundError):
+        return get_commit_from_path(os.getcwd())  # type: ignore[no-any-return]
+    return described.strip().decode()
 
 
 def _silent(bar: type[Any]) -> type[Any]:
