@@ -217,10 +217,16 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def start_server(spec: ServeSpec, log_file: Path) -> subprocess.Popen[bytes]:
-    """Start the server in its own process group, its output going to ``log_file``."""
+def _executable_command(spec: ServeSpec) -> list[str]:
+    """:func:`server_command` with the engine's executable found on PATH (or MissingDependency)."""
     argv = server_command(spec)
     argv[0] = require_engine(spec.engine)
+    return argv
+
+
+def start_server(spec: ServeSpec, log_file: Path) -> subprocess.Popen[bytes]:
+    """Start the server in its own process group, its output going to ``log_file``."""
+    argv = _executable_command(spec)
     log_file.parent.mkdir(parents=True, exist_ok=True)
     with log_file.open("wb") as log:
         return subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
@@ -256,8 +262,7 @@ def serve_here(spec: ServeSpec) -> None:
         else:
             Serve(**options)
             return
-    argv = server_command(spec)
-    argv[0] = require_engine(spec.engine)
+    argv = _executable_command(spec)
     sys.stdout.flush()
     sys.stderr.flush()
     os.execv(argv[0], argv)
