@@ -234,7 +234,7 @@ def test_a_wheel_install_registers_the_tasks_with_bare_lm_eval(tmp_path: Path, d
     found = json.loads(probe.stdout.splitlines()[-1])
     assert found["modules"] == [str(site / "ftbench" / "__init__.py"), str(site / "lm_eval" / "__init__.py")]
     assert found["yaml"] == str(site / "lm_eval" / "tasks" / "ftbench" / "spider_sql" / "spider_sql.yaml")
-    assert found["version"] == 3.0 and found["filtered"] == "SELECT 1" and found["docs"] == 568
+    assert found["version"] == 4.0 and found["filtered"] == "SELECT 1" and found["docs"] == 568
 
 
 _WHEEL_PROBE = """

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ftbench.sql import JudgeConfig, judge
+from ftbench.sql import RANKING_DETAIL, JudgeConfig, judge
 from ftbench.sql._compare import same_result
 from ftbench.sql._exec import Rows
 from tests.conftest import mirror_dir
@@ -71,6 +71,73 @@ KEYS = [
 def test_keys_and_references_inferred_from_the_context(context: str, gold: str, prediction: str,
                                                       expected: bool) -> None:
     assert context_verdict(context, gold, prediction) is expected
+
+
+# A gold that keeps its top rows (ORDER BY ... LIMIT): the prediction must keep them by the gold's sort values,
+# not land on the same rows, or in the same tie, by ranking on something else (strict about ties, as the
+# test-suite metric is); ties broken otherwise, or the same values reached another way, stay correct.
+LANGUAGES = ("CREATE TABLE country (name VARCHAR, code VARCHAR); "
+             "CREATE TABLE countrylanguage (countrycode VARCHAR, language VARCHAR, percentage INTEGER)")
+SINGERS = "CREATE TABLE singer (name VARCHAR, age INTEGER, country VARCHAR)"
+BUSIEST = ("SELECT T2.name FROM concert AS T1 JOIN stadium AS T2 ON T1.stadium_id = T2.stadium_id "
+           "GROUP BY T1.stadium_id ORDER BY count(*) DESC LIMIT 1")
+RANKING = [
+    pytest.param(STADIUMS, BUSIEST, "SELECT stadium.name FROM concert JOIN stadium ON concert.stadium_id = "
+                 "stadium.stadium_id GROUP BY stadium.name ORDER BY count(*) DESC LIMIT 1", False,
+                 id="grouped-by-a-name-that-repeats"),
+    pytest.param(LANGUAGES, "SELECT T2.language FROM country AS T1 JOIN countrylanguage AS T2 ON "
+                 "T1.code = T2.countrycode WHERE T1.name = 'Chile' ORDER BY T2.percentage DESC LIMIT 1",
+                 "SELECT T2.language FROM country AS T1 JOIN countrylanguage AS T2 ON T1.code = T2.countrycode "
+                 "WHERE T1.name = 'Chile' GROUP BY T2.language ORDER BY count(*) DESC LIMIT 1", False,
+                 id="another-ranking-that-lands-in-a-tie"),
+    pytest.param(SINGERS, "SELECT name FROM singer ORDER BY age DESC LIMIT 1",
+                 "SELECT name FROM singer ORDER BY age DESC, name DESC LIMIT 1", True, id="another-tie-breaker"),
+    pytest.param(SINGERS, "SELECT name FROM singer ORDER BY age DESC LIMIT 3",
+                 "SELECT name FROM singer ORDER BY age DESC, country LIMIT 3", True,
+                 id="top-three-another-tie-breaker"),
+    pytest.param(STADIUMS, BUSIEST, BUSIEST.replace("GROUP BY T1.stadium_id ORDER BY count(*)",
+                                                    "GROUP BY T2.stadium_id ORDER BY count(T1.stadium_id)"), True,
+                 id="the-same-values-by-another-expression"),
+    pytest.param(STADIUMS, BUSIEST, "SELECT name FROM (SELECT T2.name, count(*) AS n FROM concert AS T1 JOIN stadium "
+                 "AS T2 ON T1.stadium_id = T2.stadium_id GROUP BY T2.stadium_id) ORDER BY n DESC LIMIT 1", True,
+                 id="the-same-values-through-an-alias"),
+]
+
+
+@pytest.mark.parametrize(("context", "gold", "prediction", "expected"), RANKING)
+def test_top_rows_are_picked_by_the_gold_sort_values(context: str, gold: str, prediction: str,
+                                                     expected: bool) -> None:
+    verdict = judge(gold, prediction, context, config=INLINE)
+    assert verdict.exec_match is expected
+    assert expected or (verdict.detail or "").startswith(RANKING_DETAIL)
+
+
+@pytest.fixture
+def ranked(tmp_path: Path) -> Path:
+    """Two singers tied on age (the gold's sort key), told apart by votes."""
+    database = tmp_path / "ranked" / "ranked.sqlite"
+    database.parent.mkdir()
+    with sqlite3.connect(database) as connection:
+        connection.execute("CREATE TABLE singer (name TEXT, age INTEGER, votes INTEGER)")
+        connection.executemany("INSERT INTO singer VALUES (?, ?, ?)", [("a", 30, 1), ("b", 30, 5), ("c", 20, 3)])
+    connection.close()
+    return tmp_path
+
+
+@pytest.mark.parametrize(("prediction", "expected"), [
+    pytest.param("SELECT name FROM singer ORDER BY age DESC, name DESC LIMIT 1", True, id="the-tie-broken-otherwise"),
+    pytest.param("SELECT name FROM singer ORDER BY votes DESC LIMIT 1", False, id="in-the-tie-by-other-values"),
+    pytest.param("SELECT name FROM singer ORDER BY votes ASC LIMIT 1", True, id="the-gold-row-results-decide"),
+])
+def test_real_db_accepts_a_tie_only_of_the_gold_sort_values(ranked: Path, prediction: str, expected: bool) -> None:
+    """One real database: a row of the gold's tie counts only when the prediction sorts by the gold's values;
+    a prediction that returns the gold's very rows is correct whatever it sorts by (results decide, as in
+    test-suite-sql-eval)."""
+    config = JudgeConfig(sandbox="inline", judge="real-db", db_dir=ranked)
+    gold = "SELECT name FROM singer ORDER BY age DESC LIMIT 1"
+    assert judge(gold, "SELECT name FROM singer ORDER BY age DESC", "", db_id="ranked", config=config).exec_match \
+        is False  # the tie is there: two rows where the gold keeps one
+    assert judge(gold, prediction, "", db_id="ranked", config=config).exec_match is expected
 
 
 @pytest.mark.parametrize(("table", "column", "key"), [

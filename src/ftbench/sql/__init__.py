@@ -10,12 +10,13 @@ real Spider database plus fuzzed databases with its schema (``test-suite``), or 
 The benchmarks also use the judge's parts directly, in this process and on our own generated cases only:
 :func:`open_read_only` and :func:`run_query` (one query on one database), :func:`same_result` (the result
 comparison) and :func:`has_top_level_order`; a verdict whose ``detail`` is :data:`TIES_DETAIL` accepted a
-prediction that differs from the gold only in how it breaks ties.
+prediction that differs from the gold only in how it breaks ties; one whose ``detail`` starts with
+:data:`RANKING_DETAIL` refused a prediction that keeps its top rows by other sort values than the gold's.
 """
 
 from ftbench.errors import SandboxError
 from ftbench.sql._compare import same_result
-from ftbench.sql._engine import TIES_DETAIL
+from ftbench.sql._engine import RANKING_DETAIL, TIES_DETAIL
 from ftbench.sql._exec import Rows, open_read_only, run_query
 from ftbench.sql._facts import has_top_level_order
 from ftbench.sql._judge import SqlPair, judge, judge_many
@@ -23,6 +24,7 @@ from ftbench.sql._scorer import SqlScorer
 from ftbench.sql._text import exact_match, is_valid_sql, warm_sandbox
 from ftbench.sql._types import ERROR_KINDS, JUDGE_MODES, ErrorKind, JudgeConfig, JudgeMode, SandboxMode, Verdict
 
-__all__ = ["ERROR_KINDS", "JUDGE_MODES", "TIES_DETAIL", "ErrorKind", "JudgeConfig", "JudgeMode", "Rows",
-           "SandboxError", "SandboxMode", "SqlPair", "SqlScorer", "Verdict", "exact_match", "has_top_level_order",
-           "is_valid_sql", "judge", "judge_many", "open_read_only", "run_query", "same_result", "warm_sandbox"]
+__all__ = ["ERROR_KINDS", "JUDGE_MODES", "RANKING_DETAIL", "TIES_DETAIL", "ErrorKind", "JudgeConfig", "JudgeMode",
+           "Rows", "SandboxError", "SandboxMode", "SqlPair", "SqlScorer", "Verdict", "exact_match",
+           "has_top_level_order", "is_valid_sql", "judge", "judge_many", "open_read_only", "run_query", "same_result",
+           "warm_sandbox"]

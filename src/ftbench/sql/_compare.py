@@ -4,7 +4,8 @@ Equal when both are empty; otherwise they need the same number of rows and colum
 permutation of the predicted columns must make the rows equal: as bags, or as sequences when the
 gold sorts its result. Ties in the gold's sort keys may come in any order, and a LIMIT cut through a
 tie may keep any of the tied rows, so an ordered comparison that fails exactly is retried against the
-gold's sort keys (see :func:`ordered_within_ties`).
+gold's sort keys (see :func:`ordered_within_ties`); the engine then also asks that the prediction sort by
+the gold's values (a ranking by other values that lands in a tie by chance is not a tie broken otherwise).
 """
 
 from __future__ import annotations

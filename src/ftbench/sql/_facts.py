@@ -416,10 +416,10 @@ def _regex_facts(sql: str) -> QueryFacts:
     return facts
 
 
-@lru_cache(maxsize=256)  # asked once per database the gold's ties are checked on
+@lru_cache(maxsize=256)  # asked once per database the gold's ties or a prediction's ranking are checked on
 def keyed_order_query(sql: str) -> str | None:
-    """The gold rewritten to expose its sort keys: the same SELECT without LIMIT, its ORDER BY
-    expressions appended as extra columns. None when that would change the rows (DISTINCT, set
+    """A gold (or a prediction) rewritten to expose its sort keys: the same SELECT without LIMIT, its
+    ORDER BY expressions appended as extra columns. None when that would change the rows (DISTINCT, set
     operations, OFFSET) or the query cannot be read."""
     tree = parse(sql)
     order = tree.args.get("order") if isinstance(tree, exp.Select) else None
