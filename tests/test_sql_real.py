@@ -112,6 +112,39 @@ def test_top_rows_are_picked_by_the_gold_sort_values(context: str, gold: str, pr
     assert expected or (verdict.detail or "").startswith(RANKING_DETAIL)
 
 
+def _two_kinds(link: str, entity: str, thing: str, name: str, kind: str, first: str, second: str) -> tuple[str, str]:
+    """A context and a gold with two rare conditions (the names of those linked to a thing of each kind)."""
+    key, thing_key = f"{entity}_id", f"{thing}_id"
+    context = (f"CREATE TABLE {link} ({key} VARCHAR, {thing_key} VARCHAR); CREATE TABLE {entity} ({name} VARCHAR, "
+               f"{key} VARCHAR); CREATE TABLE {thing} ({thing_key} VARCHAR, {kind} VARCHAR)")
+    one = (f"SELECT T1.{name} FROM {entity} AS T1 JOIN {link} AS T2 ON T1.{key} = T2.{key} JOIN {thing} AS T3 "
+           f"ON T3.{thing_key} = T2.{thing_key} WHERE T3.{kind} = ")
+    return context, f"{one}'{first}' INTERSECT {one}'{second}'"
+
+
+def test_a_gold_witnessed_by_one_database_is_judged_on_the_dense_ones_too() -> None:
+    """A gold whose rows a single synthesized database holds (rare conditions) is not judged on that one
+    database's rows: the 8 literal-heavy databases join in; a gold with rows on two or more is judged on 8."""
+    from ftbench.sql import _engine
+    from ftbench.sql._synth import make_plan
+
+    witnessed = set()
+    for link, entity, thing, name, kind in [("has_pet", "student", "pets", "fname", "pettype"),
+                                            ("owns", "person", "car", "first_name", "color"),
+                                            ("enrolled", "pupil", "course", "given_name", "subject")]:
+        for first, second in [("cat", "dog"), ("red", "blue"), ("math", "art")]:
+            context, gold = _two_kinds(link, entity, thing, name, kind, first, second)
+            plan = make_plan(context, gold, gold)
+            outcomes = [_engine._gold_outcome(_engine.Target(f"mock #{index}", plan, index), gold, INLINE)
+                        for index in range(INLINE.n_databases)]
+            witnesses = sum(isinstance(outcome, Rows) and bool(outcome.rows) for outcome in outcomes)
+            verdict = judge(gold, gold.lower(), context, config=INLINE)  # the same query, not the same text
+            assert verdict.exec_match
+            assert verdict.databases == (2 if witnesses < _engine.MIN_WITNESSES else 1) * INLINE.n_databases
+            witnessed.add(witnesses)
+    assert 1 in witnessed and max(witnessed) >= 2, witnessed  # both ways were taken
+
+
 @pytest.fixture
 def ranked(tmp_path: Path) -> Path:
     """Two singers tied on age (the gold's sort key), told apart by votes."""

@@ -34,6 +34,8 @@ from ftbench.sql._suite import SuitePlan, build_fuzzed, suite_plan
 from ftbench.sql._synth import DataPlan, make_plan, open_database
 from ftbench.sql._types import JudgeConfig, JudgeJob, JudgeMode, ValidityJob, Verdict
 
+#: Synthesized databases on which the gold must return rows before the dense ones are left out.
+MIN_WITNESSES = 2
 #: Bytes of gold results a worker keeps (the gold is the same for every prediction of an example).
 GOLD_CACHE_BYTES = 64_000_000
 _EQUAL, _TIED, _OTHER_RANKING = "equal", "tied", "other ranking"
@@ -103,13 +105,16 @@ def _evaluate(job: JudgeJob, mode: JudgeMode) -> Verdict:
 
 
 def _mock_targets(plan: DataPlan, job: JudgeJob) -> list[Target]:
-    """The configured number of databases, plus as many again if the gold is empty on all of them
-    (a gold with several rare conditions); still deterministic for the seed."""
+    """The configured number of databases, plus as many dense ones again (literal-heavy, so filters keep
+    rows) if the gold returns rows on fewer than :data:`MIN_WITNESSES` of them (a gold with several rare
+    conditions: one database's rows are too little to judge by); still deterministic for the seed."""
     count = job.config.n_databases
     first = [Target(f"mock #{index}", plan, index) for index in range(count)]
+    witnesses = 0
     for target in first:
         outcome = _gold_outcome(target, job.gold, job.config)
-        if _has_rows(outcome) or _timed_out(outcome):  # a gold that overruns once is not run again
+        witnesses += _has_rows(outcome)
+        if witnesses >= MIN_WITNESSES or _timed_out(outcome):  # a gold that overruns once is not run again
             return first
     return first + [Target(f"mock #{index} (dense)", plan, index, dense=True) for index in range(count, 2 * count)]
 
