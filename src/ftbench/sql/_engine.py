@@ -8,6 +8,7 @@ one example share: the plan, the databases, and the gold's results on them.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from itertools import chain
@@ -104,26 +105,24 @@ def _evaluate(job: JudgeJob, mode: JudgeMode) -> Verdict:
     return _compare_on(real + fuzzed, job, ordered, need_rows=False)
 
 
-def _mock_targets(plan: DataPlan, job: JudgeJob) -> list[Target]:
-    """The configured number of databases, plus as many dense ones again (literal-heavy, so filters keep
-    rows) if the gold returns rows on fewer than :data:`MIN_WITNESSES` of them (a gold with several rare
-    conditions: one database's rows are too little to judge by); still deterministic for the seed."""
+def _mock_targets(plan: DataPlan, job: JudgeJob) -> Iterator[Target]:
+    """The configured number of databases, then as many dense ones again (literal-heavy, so filters keep
+    rows) if the gold returned rows on fewer than :data:`MIN_WITNESSES` of them (a gold with several rare
+    conditions: one database's rows are too little to judge by); still deterministic for the seed. Lazy:
+    the dense ones are decided, and built, only for a prediction that agreed on all the others."""
     count = job.config.n_databases
     first = [Target(f"mock #{index}", plan, index) for index in range(count)]
-    witnesses = 0
-    for target in first:
-        outcome = _gold_outcome(target, job.gold, job.config)
-        witnesses += _has_rows(outcome)
-        if witnesses >= MIN_WITNESSES or _timed_out(outcome):  # a gold that overruns once is not run again
-            return first
-    return first + [Target(f"mock #{index} (dense)", plan, index, dense=True) for index in range(count, 2 * count)]
+    yield from first
+    witnesses = sum(_has_rows(_gold_outcome(target, job.gold, job.config)) for target in first)  # cached
+    if witnesses < MIN_WITNESSES:
+        yield from (Target(f"mock #{index} (dense)", plan, index, dense=True) for index in range(count, 2 * count))
 
 
 def _real_paths(job: JudgeJob) -> tuple[Path, ...]:
     return real_paths(job.config, job.db_id)
 
 
-def _compare_on(targets: list[Target], job: JudgeJob, ordered: bool, need_rows: bool) -> Verdict:
+def _compare_on(targets: Iterable[Target], job: JudgeJob, ordered: bool, need_rows: bool) -> Verdict:
     """Correct when the results agree on every target. With ``need_rows`` (synthesized databases
     only), the gold must also return rows on one of them, or no database witnessed anything; an
     exact copy of the gold is correct regardless."""
