@@ -168,48 +168,55 @@ def test_equal_plans_are_one_object_and_another_contexts_plan_is_its_own() -> No
 
 
 def make_and_build(gold: str, seed: int, index: int) -> bytes:
-    from ftbench.sql._synth import DATABASES, build_database, make_plan
+    from ftbench.sql._synth import build_database, make_plan
 
-    DATABASES.clear()  # really rebuild, not a cache hit
     return build_database(make_plan(SINGER, gold, gold), seed, index)
 
 
 def test_predictions_that_share_a_plan_share_its_databases_and_the_golds_results(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """Golds are run once per database, not once per prediction: three predictions of one example
-    (same literals, same joins) fill its databases once and run the gold once on each."""
+    (same literals, same joins) draw its databases once and run the gold once on each."""
     from ftbench.sql import _engine, _synth
 
-    filled: list[int] = []
+    drawn: list[int] = []
     ran: list[str] = []
-    fill, run = _synth._filled_database, _engine.run_query
-    monkeypatch.setattr(_synth, "_filled_database", lambda *key: filled.append(key[2]) or fill(*key))
+    draw, run = _synth._drawn_rows, _engine.run_query
+    monkeypatch.setattr(_synth, "_drawn_rows", lambda *key: drawn.append(key[2]) or draw(*key))
     monkeypatch.setattr(_engine, "run_query", lambda connection, sql, config: ran.append(sql) or run(
         connection, sql, config))
-    _synth.DATABASES.clear()
+    _synth.ROWS.clear()
     _engine._gold_outcome.cache_clear()  # type: ignore[attr-defined]
-    _engine._open_cached.cache_clear()
     gold = "SELECT name FROM singer WHERE age > 23 ORDER BY name"
     predictions = ["SELECT name FROM singer WHERE 23 < age ORDER BY name", "select name from singer where age>23 "
                    "order by 1", "SELECT name FROM singer WHERE age > 23 ORDER BY name DESC"]
     verdicts = [judge(gold, prediction, SINGER, config=INLINE) for prediction in predictions]
     assert [verdict.exec_match for verdict in verdicts] == [True, True, False]
-    assert sorted(filled) == list(range(INLINE.n_databases))  # each database filled once
+    assert sorted(drawn) == list(range(INLINE.n_databases))  # each database drawn once
     assert ran.count(gold) == INLINE.n_databases
 
 
-def test_a_database_opened_again_is_a_copy_of_the_one_filled_first() -> None:
-    from ftbench.sql._synth import DATABASES, build_database, make_plan, open_database
+def test_databases_that_take_turns_in_one_connection_are_the_ones_filled_from_scratch() -> None:
+    """The synthesized databases of one set of tables share a connection, their rows replaced in turn:
+    each holds the very rows, rowids and types of the database filled from scratch, whatever came before."""
+    from ftbench.sql import _engine
+    from ftbench.sql._synth import build_database, make_plan
 
     gold = "SELECT name FROM singer WHERE age > 20"
-    plan = make_plan(SINGER, gold, gold)
-    DATABASES.clear()
-    first, again = open_database(plan, 3, 1), open_database(plan, 3, 1)
-    query = "SELECT * FROM singer ORDER BY rowid"
-    assert first is not again and first.execute(query).fetchall() == again.execute(query).fetchall() != []
-    restored = sqlite3.connect(":memory:")
-    restored.deserialize(build_database(plan, 3, 1))
-    assert restored.execute(query).fetchall() == first.execute(query).fetchall()
+    plans = [make_plan(SINGER, gold, gold), make_plan(SINGER, gold, gold.replace("20", "30"))]
+    query = "SELECT rowid, *, typeof(age) FROM singer ORDER BY rowid"
+    connections = set()
+    for index in (3, 1, 7, 3, 0):
+        for plan in plans:
+            for dense in (False, True):
+                target = _engine.Target("mock", plan, index, dense)
+                loaded = _engine._loaded(target, INLINE)
+                connections.add(id(loaded))
+                fresh = sqlite3.connect(":memory:")
+                fresh.deserialize(build_database(plan, INLINE.seed, index, dense))
+                assert loaded.execute(query).fetchall() == fresh.execute(query).fetchall()
+    assert len(connections) == 1  # one set of tables, one connection
+    plan = plans[0]
     assert hash(plan) == hash(make_plan(SINGER, gold, gold)) and plan.text == repr(plan)
 
 
@@ -254,14 +261,13 @@ SONGS_PREDICTION = "SELECT name, count(*) FROM singer WHERE country = 'Spain' AN
 def _songs_databases(*predictions: str) -> list[list[tuple[object, ...]]]:
     """Every row of the 16 databases of each prediction's plan (keys, references, literals, LIKE, NULLs,
     count bounds, dense and empty tables), each database filled from scratch."""
-    from ftbench.sql._synth import DATABASES, _create_statement, _empty_database, build_database, make_plan
+    from ftbench.sql._synth import _create_statement, _empty_database, build_database, make_plan
 
     tables = []
     for prediction in predictions:
         plan = make_plan(SONGS, SONGS_GOLD, prediction)
         for index in range(8):
             for dense in (False, True):
-                DATABASES.clear()
                 connection = sqlite3.connect(":memory:")
                 connection.deserialize(build_database(plan, 0, index, dense))
                 tables += [connection.execute(f"SELECT * FROM {name} ORDER BY rowid").fetchall()
@@ -297,32 +303,31 @@ def test_spelled_out_draws_are_the_random_modules_own() -> None:
 
 
 def test_plans_that_share_tables_share_the_empty_template_and_draw_as_if_alone() -> None:
-    """The empty-table template is cached by its CREATE statements, so the plans of one example reuse it;
-    the databases are those drawn with every cache cold."""
-    from ftbench.sql._synth import DATABASES, _empty_database, build_database, make_plan
+    """The empty-table template is cached by its CREATE statements, so the plans of one example reuse it,
+    and their databases take turns in one connection; the rows are those drawn with every cache cold."""
+    from ftbench.sql import _engine
+    from ftbench.sql._synth import _empty_database, make_plan
 
     predictions = (SONGS_GOLD, SONGS_GOLD.replace("'France'", "'Spain'"))  # other values, same tables
     cold = _songs_databases(*predictions)
-    DATABASES.clear()
     plans = [make_plan(SONGS, SONGS_GOLD, prediction) for prediction in predictions]
     assert plans[0] != plans[1]
     warm = []
     for plan in plans:
         for index in range(8):
             for dense in (False, True):
-                connection = sqlite3.connect(":memory:")
-                connection.deserialize(build_database(plan, 0, index, dense))
+                connection = _engine._loaded(_engine.Target("mock", plan, index, dense), INLINE)
                 warm += [connection.execute(f"SELECT * FROM {name} ORDER BY rowid").fetchall()
                          for name in ("singer", "song")]
     assert warm == cold
-    assert _empty_database.cache_info().currsize == 1 and _empty_database.cache_info().hits == 31
+    assert _empty_database.cache_info().currsize == 1
 
 
 def test_a_prediction_that_writes_cannot_change_a_reused_database() -> None:
     """Databases and the gold's results are reused across predictions: a write slipped into one of them
     must neither succeed nor change what the next prediction is judged on."""
     from ftbench.sql import SqlPair, _engine, judge_many
-    from ftbench.sql._synth import DATABASES, make_plan, open_database
+    from ftbench.sql._synth import build_database, make_plan
 
     gold = "SELECT name FROM singer WHERE age > 23"
     writes = ["DELETE FROM singer", "UPDATE singer SET age = 99", "INSERT INTO singer (name) VALUES ('x')",
@@ -336,9 +341,13 @@ def test_a_prediction_that_writes_cannot_change_a_reused_database() -> None:
     plan = make_plan(SINGER, gold, gold)
     query = "SELECT * FROM singer ORDER BY rowid"
     targets = [_engine.Target(f"mock #{index}", plan, index) for index in range(INLINE.n_databases)]
-    reused = [_engine._open_cached(target, INLINE).execute(query).fetchall() for target in targets]  # those judged on
-    DATABASES.clear()
-    assert reused == [open_database(plan, 0, index).execute(query).fetchall() for index in range(INLINE.n_databases)]
+    reused = [_engine._loaded(target, INLINE).execute(query).fetchall() for target in targets]  # those judged on
+    fresh = []
+    for index in range(INLINE.n_databases):
+        connection = sqlite3.connect(":memory:")
+        connection.deserialize(build_database(plan, 0, index))
+        fresh.append(connection.execute(query).fetchall())
+    assert reused == fresh
 
 
 def test_trees_and_scopes_left_behind_are_freed_without_the_cyclic_collector() -> None:

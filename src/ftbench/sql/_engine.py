@@ -8,6 +8,7 @@ one example share: the plan, the databases, and the gold's results on them.
 from __future__ import annotations
 
 import sqlite3
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from functools import lru_cache
@@ -20,6 +21,7 @@ from ftbench.sql._exec import (
     Failure,
     Outcome,
     Rows,
+    authorize,
     clean_statement,
     explain_validity,
     harden,
@@ -32,7 +34,7 @@ from ftbench.sql._facts import has_top_level_limit, has_top_level_order, keyed_o
 from ftbench.sql._modes import effective_mode as mode_for
 from ftbench.sql._modes import real_paths
 from ftbench.sql._suite import SuitePlan, build_fuzzed, suite_plan
-from ftbench.sql._synth import DataPlan, make_plan, open_database
+from ftbench.sql._synth import DataPlan, drawn_rows, empty_tables, load_rows, make_plan
 from ftbench.sql._types import JudgeConfig, JudgeJob, JudgeMode, ValidityJob, Verdict
 
 #: Synthesized databases on which the gold must return rows before the dense ones are left out.
@@ -225,17 +227,70 @@ def _keyed(target: Target, sql: str, config: JudgeConfig) -> KeyedRows | None:
 
 def _run(target: Target, sql: str, config: JudgeConfig) -> Outcome:
     try:
-        connection = _open_cached(target, config)
+        connection = _open_cached(target, config) if target.plan is None else _loaded(target, config)
     except sqlite3.Error as err:  # e.g. a file in the db folder that is not a database
         return Failure("runtime", f"cannot open {target.label}: {err}")
     return run_query(connection, sql, config)
 
 
+class _Slot:
+    """One connection for the synthesized databases of one set of tables, which take turns in it: their
+    rows are replaced, the tables stay, and so do the statements sqlite prepared on them (preparing a
+    Spider query costs several times running it on these few rows, and a new connection reads its tables'
+    definitions again). The authorizer lets only reads through, but for the rows this class writes."""
+
+    def __init__(self, empty: bytes, config: JudgeConfig) -> None:
+        self.writing = False
+        self.loaded: tuple[DataPlan, int, int, bool] | None = None
+        connection = sqlite3.connect(":memory:")
+        connection.deserialize(empty)
+        self.connection = harden(connection, config)
+        self.connection.set_authorizer(self._authorize)
+
+    def _authorize(self, action: int, *names: str | None) -> int:
+        return sqlite3.SQLITE_OK if self.writing else authorize(action, *names)
+
+    def load(self, target: Target, config: JudgeConfig) -> sqlite3.Connection:
+        assert target.plan is not None
+        key = (target.plan, config.seed, target.index, target.dense)
+        if self.loaded != key:
+            self.loaded, self.writing = None, True
+            try:
+                load_rows(self.connection, target.plan, drawn_rows(*key))
+            except BaseException:
+                self.connection.rollback()
+                raise
+            finally:
+                self.writing = False
+            self.loaded = key
+        return self.connection
+
+
+#: Connections kept for synthesized databases, one per set of tables (the plans of recent examples).
+_SLOTS: OrderedDict[tuple[tuple[str, ...], JudgeConfig], _Slot] = OrderedDict()
+_MAX_SLOTS = 16
+
+
+def _loaded(target: Target, config: JudgeConfig) -> sqlite3.Connection:
+    """A connection holding ``target``'s synthesized database (and nothing a prediction could have changed)."""
+    assert target.plan is not None
+    statements, empty = empty_tables(target.plan)
+    slot = _SLOTS.get((statements, config))
+    if slot is None:
+        slot = _SLOTS[(statements, config)] = _Slot(empty, config)
+        while len(_SLOTS) > _MAX_SLOTS:
+            _SLOTS.popitem(last=False)
+    else:
+        _SLOTS.move_to_end((statements, config))
+    return slot.load(target, config)
+
+
 @lru_cache(maxsize=64)
 def _open_cached(target: Target, config: JudgeConfig) -> sqlite3.Connection:
-    """Connections stay open for the next query on the same database: opening costs more than most
-    Spider queries. Reuse is safe because nothing can change them: real files are immutable and
-    read-only, and the authorizer lets only reads through (no writes, no TEMP tables, no PRAGMA)."""
+    """Real and fuzzed databases' connections stay open for the next query on the same database: opening
+    costs more than most Spider queries. Reuse is safe because nothing can change them: real files are
+    immutable and read-only, and the authorizer lets only reads through (no writes, no TEMP tables, no
+    PRAGMA)."""
     return _open(target, config)
 
 
@@ -244,6 +299,4 @@ def _open(target: Target, config: JudgeConfig) -> sqlite3.Connection:
         return open_read_only(target.path, config)
     if target.suite is not None:
         return open_serialized(build_fuzzed(target.suite, config.seed, target.index), config)
-    if target.plan is None:
-        raise ValueError(f"target {target.label} has neither a plan nor a path")
-    return harden(open_database(target.plan, config.seed, target.index, target.dense), config)
+    raise ValueError(f"target {target.label} has neither a path nor a suite (synthesized ones: _loaded)")

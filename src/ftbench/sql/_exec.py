@@ -87,11 +87,11 @@ def harden(connection: sqlite3.Connection, config: JudgeConfig) -> sqlite3.Conne
     connection.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, config.max_value_bytes)
     connection.setlimit(sqlite3.SQLITE_LIMIT_SQL_LENGTH, max(4 * config.max_sql_chars, 100_000))
     connection.setlimit(sqlite3.SQLITE_LIMIT_LIKE_PATTERN_LENGTH, 1000)  # LIKE backtracking is O(n^k)
-    connection.set_authorizer(_authorize)
+    connection.set_authorizer(authorize)
     return connection
 
 
-def _authorize(action: int, arg1: str | None, arg2: str | None, _db: str | None, _trigger: str | None) -> int:
+def authorize(action: int, arg1: str | None, arg2: str | None, _db: str | None, _trigger: str | None) -> int:
     if action not in _ALLOWED_ACTIONS:
         return sqlite3.SQLITE_DENY
     if action == sqlite3.SQLITE_FUNCTION and (arg2 or "").lower() in _DENIED_FUNCTIONS:

@@ -2,8 +2,8 @@
 seeded random databases drawn from it (test-suite style), built with sqlite-utils.
 
 The plan depends on the context, the gold, and the prediction's literals and joins (so a prediction
-that compares with another constant meets rows that tell the two apart). Databases are cached as
-``serialize()`` bytes per (plan, seed, index): judging many predictions of one example builds them once.
+that compares with another constant meets rows that tell the two apart). The drawn rows are cached per
+(plan, seed, index): judging many predictions of one example draws each database once.
 """
 
 from __future__ import annotations
@@ -32,10 +32,8 @@ _NULL_RATES = (0.0, 0.12, 0.05, 0.25)
 _MAX_ROWS_PER_TABLE = 40
 #: The column names a query writes after a table or alias (``T1.name``, ``t."Name"``), read without parsing.
 _QUALIFIED_NAME = re.compile(r"\w\s*\.\s*[\"`\[]?([A-Za-z_]\w*)")
-#: Bytes of synthesized databases a worker keeps between rows.
+#: Bytes of synthesized databases' rows a worker keeps between rows.
 DATABASE_CACHE_BYTES = 128_000_000
-#: Synthesized databases, ``serialize()``d, by ``(plan, seed, index, dense)``.
-DATABASES: ByteBoundedCache[bytes] = ByteBoundedCache(DATABASE_CACHE_BYTES, len)
 _LETTERS = string.ascii_lowercase
 
 
@@ -150,35 +148,53 @@ def _edits(one: str, other: str) -> int:
 
 
 def build_database(plan: DataPlan, seed: int, index: int, dense: bool = False) -> bytes:
-    """The ``index``-th database of ``plan`` for ``seed``, as sqlite ``serialize()`` bytes."""
-    found = DATABASES.get((plan, seed, index, dense))
-    if found is not None:
-        return found[0]
+    """The ``index``-th database of ``plan`` for ``seed``, filled from scratch, as sqlite ``serialize()``
+    bytes (the judge loads the same rows into a connection it keeps: see :func:`load_rows`)."""
     connection = _filled_database(plan, seed, index, dense)
     try:
-        return _kept((plan, seed, index, dense), connection)
+        return connection.serialize()
     finally:
         connection.close()
 
 
-def open_database(plan: DataPlan, seed: int, index: int, dense: bool = False) -> sqlite3.Connection:
-    """A connection on the database of :func:`build_database`: a copy of its cached bytes or, the
-    first time, the very connection it was filled in (saves reopening and re-reading it)."""
+def drawn_rows(plan: DataPlan, seed: int, index: int, dense: bool = False) -> dict[str, list[DrawnRow]]:
+    """The rows of the ``index``-th database of ``plan`` for ``seed``, by table (the database of
+    :func:`build_database`), kept between rows: callers must not change them."""
     key = (plan, seed, index, dense)
-    found = DATABASES.get(key)
+    found = ROWS.get(key)
     if found is not None:
-        connection = sqlite3.connect(":memory:")
-        connection.deserialize(found[0])
-        return connection
-    connection = _filled_database(plan, seed, index, dense)
-    _kept(key, connection)
-    return connection
+        return found[0]
+    drawn = _drawn_rows(plan, seed, index, dense)
+    ROWS.put(key, drawn)
+    return drawn
 
 
-def _kept(key: tuple[DataPlan, int, int, bool], connection: sqlite3.Connection) -> bytes:
-    data = connection.serialize()
-    DATABASES.put(key, data)
-    return data
+def empty_tables(plan: DataPlan) -> tuple[tuple[str, ...], bytes]:
+    """The plan's ``CREATE TABLE`` statements and its tables without rows, ``serialize()``d: the plans
+    with the same statements have databases of the same tables, which can take turns in one connection."""
+    statements = _create_statements(plan)
+    return statements, _empty_database(statements)
+
+
+def load_rows(connection: sqlite3.Connection, plan: DataPlan, drawn: dict[str, list[DrawnRow]]) -> None:
+    """Replace the rows of every table of ``plan`` in ``connection`` (which holds its tables) with ``drawn``:
+    the database of :func:`build_database`, the same rows with the same rowids, in a connection whose
+    prepared statements stay valid (the tables do not change)."""
+    for name, columns in plan.tables:
+        quoted = name.replace('"', '""')
+        connection.execute(f'DELETE FROM "{quoted}"')
+        marks = ", ".join("?" * len(columns))
+        connection.executemany(f'INSERT INTO "{quoted}" VALUES ({marks})', drawn[name])
+    connection.commit()
+
+
+def _rows_bytes(drawn: dict[str, list[DrawnRow]]) -> int:
+    """About the memory drawn rows hold: 64 bytes a row, 40 a value (small: the cache bounds many of them)."""
+    return 200 + sum(64 * len(rows) + 40 * sum(map(len, rows)) for rows in drawn.values())
+
+
+#: Drawn rows of synthesized databases, by ``(plan, seed, index, dense)``.
+ROWS: ByteBoundedCache[dict[str, list[DrawnRow]]] = ByteBoundedCache(DATABASE_CACHE_BYTES, _rows_bytes)
 
 
 @lru_cache(maxsize=512)
