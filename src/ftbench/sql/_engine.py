@@ -34,7 +34,7 @@ from ftbench.sql._facts import has_top_level_limit, has_top_level_order, keyed_o
 from ftbench.sql._modes import effective_mode as mode_for
 from ftbench.sql._modes import real_paths
 from ftbench.sql._suite import SuitePlan, build_fuzzed, suite_plan
-from ftbench.sql._synth import DataPlan, drawn_rows, empty_tables, load_rows, make_plan
+from ftbench.sql._synth import DataPlan, drawn_rows, empty_tables, load_rows, make_plan, table_statements
 from ftbench.sql._types import JudgeConfig, JudgeJob, JudgeMode, ValidityJob, Verdict
 
 #: Synthesized databases on which the gold must return rows before the dense ones are left out.
@@ -274,10 +274,10 @@ _MAX_SLOTS = 16
 def _loaded(target: Target, config: JudgeConfig) -> sqlite3.Connection:
     """A connection holding ``target``'s synthesized database (and nothing a prediction could have changed)."""
     assert target.plan is not None
-    statements, empty = empty_tables(target.plan)
+    statements = table_statements(target.plan)
     slot = _SLOTS.get((statements, config))
     if slot is None:
-        slot = _SLOTS[(statements, config)] = _Slot(empty, config)
+        slot = _SLOTS[(statements, config)] = _Slot(empty_tables(statements), config)
         while len(_SLOTS) > _MAX_SLOTS:
             _SLOTS.popitem(last=False)
     else:

@@ -169,11 +169,15 @@ def drawn_rows(plan: DataPlan, seed: int, index: int, dense: bool = False) -> di
     return drawn
 
 
-def empty_tables(plan: DataPlan) -> tuple[tuple[str, ...], bytes]:
-    """The plan's ``CREATE TABLE`` statements and its tables without rows, ``serialize()``d: the plans
-    with the same statements have databases of the same tables, which can take turns in one connection."""
-    statements = _create_statements(plan)
-    return statements, _empty_database(statements)
+def table_statements(plan: DataPlan) -> tuple[str, ...]:
+    """The plan's ``CREATE TABLE`` statements: plans with the same statements have databases of the same
+    tables, which can take turns in one connection (see :func:`empty_tables`, :func:`load_rows`)."""
+    return _create_statements(plan)
+
+
+def empty_tables(statements: tuple[str, ...]) -> bytes:
+    """The tables of ``statements`` without rows, ``serialize()``d."""
+    return _empty_database(statements)
 
 
 def load_rows(connection: sqlite3.Connection, plan: DataPlan, drawn: dict[str, list[DrawnRow]]) -> None:
