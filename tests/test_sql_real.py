@@ -148,13 +148,8 @@ def test_a_gold_witnessed_by_one_database_is_judged_on_the_dense_ones_too() -> N
 @pytest.fixture
 def ranked(tmp_path: Path) -> Path:
     """Two singers tied on age (the gold's sort key), told apart by votes."""
-    database = tmp_path / "ranked" / "ranked.sqlite"
-    database.parent.mkdir()
-    with sqlite3.connect(database) as connection:
-        connection.execute("CREATE TABLE singer (name TEXT, age INTEGER, votes INTEGER)")
-        connection.executemany("INSERT INTO singer VALUES (?, ?, ?)", [("a", 30, 1), ("b", 30, 5), ("c", 20, 3)])
-    connection.close()
-    return tmp_path
+    return _one_database(tmp_path, "ranked", "CREATE TABLE singer (name TEXT, age INTEGER, votes INTEGER)",
+                         "INSERT INTO singer VALUES ('a', 30, 1), ('b', 30, 5), ('c', 20, 3)")
 
 
 @pytest.mark.parametrize(("prediction", "expected"), [
@@ -243,16 +238,22 @@ def test_results_compare_by_type(gold: tuple[object, ...], prediction: tuple[obj
     assert same_result(Rows((gold,), 1), Rows((prediction,), 1), ordered=False) is expected
 
 
+def _one_database(folder: Path, db_id: str, *statements: str) -> Path:
+    """``folder`` in Spider's layout, holding ``<db_id>/<db_id>.sqlite`` made by ``statements``."""
+    database = folder / db_id / f"{db_id}.sqlite"
+    database.parent.mkdir()
+    with sqlite3.connect(database) as connection:
+        for statement in statements:
+            connection.execute(statement)
+    connection.close()
+    return folder
+
+
 @pytest.fixture
 def codes(tmp_path: Path) -> Path:
     """A database whose numeric column holds numbers (its affinity converted '7') and whose text keeps '007'."""
-    database = tmp_path / "codes" / "codes.sqlite"
-    database.parent.mkdir()
-    with sqlite3.connect(database) as connection:
-        connection.execute("CREATE TABLE item (code TEXT, n INTEGER)")
-        connection.execute("INSERT INTO item VALUES ('007', '7')")
-    connection.close()
-    return tmp_path
+    return _one_database(tmp_path, "codes", "CREATE TABLE item (code TEXT, n INTEGER)",
+                         "INSERT INTO item VALUES ('007', '7')")
 
 
 @pytest.mark.parametrize(("prediction", "expected"), [
