@@ -4,10 +4,14 @@ context's quirks handled, verdicts deterministic for a seed."""
 from __future__ import annotations
 
 import sqlite3
+from typing import TYPE_CHECKING
 
 import pytest
 
 from ftbench.sql import JudgeConfig, judge
+
+if TYPE_CHECKING:
+    from ftbench.sql._synth import DataPlan
 
 INLINE = JudgeConfig(sandbox="inline")  # same verdicts as the worker, without the process hop
 
@@ -110,13 +114,10 @@ def test_gold_matches_itself_on_quirky_contexts(gold: str, context: str) -> None
 def test_varchar_columns_compared_with_numbers_hold_numbers() -> None:
     """``age > 9`` on a VARCHAR column: stored as text, '10' > 9 would be true for every row (text sorts
     after numbers) and ``>`` vs ``>=`` could never differ; the real databases hold numbers there."""
-    import sqlite3
-
-    from ftbench.sql._synth import build_database, make_plan
+    from ftbench.sql._synth import make_plan
 
     gold = "SELECT name FROM singer WHERE age > 9"
-    connection = sqlite3.connect(":memory:")
-    connection.deserialize(build_database(make_plan(SINGER, gold, gold), 0, 0))
+    connection = filled_from_scratch(make_plan(SINGER, gold, gold), 0, 0)
     kinds = {kind for (kind,) in connection.execute("SELECT typeof(age) FROM singer WHERE age IS NOT NULL")}
     names = {kind for (kind,) in connection.execute("SELECT typeof(name) FROM singer WHERE name IS NOT NULL")}
     assert (kinds, names) == ({"integer"}, {"text"})
@@ -167,6 +168,15 @@ def test_equal_plans_are_one_object_and_another_contexts_plan_is_its_own() -> No
     assert any(column.name == "height" for _, columns in other.tables for column in columns)
 
 
+def filled_from_scratch(plan: DataPlan, seed: int, index: int, dense: bool = False) -> sqlite3.Connection:
+    """A connection on the ``index``-th database of ``plan``, filled from scratch (no cache, no slot)."""
+    from ftbench.sql._synth import build_database
+
+    connection = sqlite3.connect(":memory:")
+    connection.deserialize(build_database(plan, seed, index, dense))
+    return connection
+
+
 def make_and_build(gold: str, seed: int, index: int) -> bytes:
     from ftbench.sql._synth import build_database, make_plan
 
@@ -200,7 +210,7 @@ def test_databases_that_take_turns_in_one_connection_are_the_ones_filled_from_sc
     """The synthesized databases of one set of tables share a connection, their rows replaced in turn:
     each holds the very rows, rowids and types of the database filled from scratch, whatever came before."""
     from ftbench.sql import _engine
-    from ftbench.sql._synth import build_database, make_plan
+    from ftbench.sql._synth import make_plan
 
     gold = "SELECT name FROM singer WHERE age > 20"
     plans = [make_plan(SINGER, gold, gold), make_plan(SINGER, gold, gold.replace("20", "30"))]
@@ -212,8 +222,7 @@ def test_databases_that_take_turns_in_one_connection_are_the_ones_filled_from_sc
                 target = _engine.Target("mock", plan, index, dense)
                 loaded = _engine._loaded(target, INLINE)
                 connections.add(id(loaded))
-                fresh = sqlite3.connect(":memory:")
-                fresh.deserialize(build_database(plan, INLINE.seed, index, dense))
+                fresh = filled_from_scratch(plan, INLINE.seed, index, dense)
                 assert loaded.execute(query).fetchall() == fresh.execute(query).fetchall()
     assert len(connections) == 1  # one set of tables, one connection
     plan = plans[0]
@@ -261,18 +270,17 @@ SONGS_PREDICTION = "SELECT name, count(*) FROM singer WHERE country = 'Spain' AN
 def _songs_databases(*predictions: str) -> list[list[tuple[object, ...]]]:
     """Every row of the 16 databases of each prediction's plan (keys, references, literals, LIKE, NULLs,
     count bounds, dense and empty tables), each database filled from scratch."""
-    from ftbench.sql._synth import _create_statement, _empty_database, build_database, make_plan
+    from ftbench.sql._synth import _create_statement, empty_tables, make_plan
 
     tables = []
     for prediction in predictions:
         plan = make_plan(SONGS, SONGS_GOLD, prediction)
         for index in range(8):
             for dense in (False, True):
-                connection = sqlite3.connect(":memory:")
-                connection.deserialize(build_database(plan, 0, index, dense))
+                connection = filled_from_scratch(plan, 0, index, dense)
                 tables += [connection.execute(f"SELECT * FROM {name} ORDER BY rowid").fetchall()
                            for name in ("singer", "song")]
-    _empty_database.cache_clear()
+    empty_tables.cache_clear()
     _create_statement.cache_clear()
     return tables
 
@@ -306,7 +314,7 @@ def test_plans_that_share_tables_share_the_empty_template_and_draw_as_if_alone()
     """The empty-table template is cached by its CREATE statements, so the plans of one example reuse it,
     and their databases take turns in one connection; the rows are those drawn with every cache cold."""
     from ftbench.sql import _engine
-    from ftbench.sql._synth import _empty_database, make_plan
+    from ftbench.sql._synth import empty_tables, make_plan
 
     predictions = (SONGS_GOLD, SONGS_GOLD.replace("'France'", "'Spain'"))  # other values, same tables
     cold = _songs_databases(*predictions)
@@ -320,14 +328,14 @@ def test_plans_that_share_tables_share_the_empty_template_and_draw_as_if_alone()
                 warm += [connection.execute(f"SELECT * FROM {name} ORDER BY rowid").fetchall()
                          for name in ("singer", "song")]
     assert warm == cold
-    assert _empty_database.cache_info().currsize == 1
+    assert empty_tables.cache_info().currsize == 1
 
 
 def test_a_prediction_that_writes_cannot_change_a_reused_database() -> None:
     """Databases and the gold's results are reused across predictions: a write slipped into one of them
     must neither succeed nor change what the next prediction is judged on."""
     from ftbench.sql import SqlPair, _engine, judge_many
-    from ftbench.sql._synth import build_database, make_plan
+    from ftbench.sql._synth import make_plan
 
     gold = "SELECT name FROM singer WHERE age > 23"
     writes = ["DELETE FROM singer", "UPDATE singer SET age = 99", "INSERT INTO singer (name) VALUES ('x')",
@@ -344,8 +352,7 @@ def test_a_prediction_that_writes_cannot_change_a_reused_database() -> None:
     reused = [_engine._loaded(target, INLINE).execute(query).fetchall() for target in targets]  # those judged on
     fresh = []
     for index in range(INLINE.n_databases):
-        connection = sqlite3.connect(":memory:")
-        connection.deserialize(build_database(plan, 0, index))
+        connection = filled_from_scratch(plan, 0, index)
         fresh.append(connection.execute(query).fetchall())
     assert reused == fresh
 

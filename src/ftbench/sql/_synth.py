@@ -169,17 +169,6 @@ def drawn_rows(plan: DataPlan, seed: int, index: int, dense: bool = False) -> di
     return drawn
 
 
-def table_statements(plan: DataPlan) -> tuple[str, ...]:
-    """The plan's ``CREATE TABLE`` statements: plans with the same statements have databases of the same
-    tables, which can take turns in one connection (see :func:`empty_tables`, :func:`load_rows`)."""
-    return _create_statements(plan)
-
-
-def empty_tables(statements: tuple[str, ...]) -> bytes:
-    """The tables of ``statements`` without rows, ``serialize()``d."""
-    return _empty_database(statements)
-
-
 def load_rows(connection: sqlite3.Connection, plan: DataPlan, drawn: dict[str, list[DrawnRow]]) -> None:
     """Replace the rows of every table of ``plan`` in ``connection`` (which holds its tables) with ``drawn``:
     the database of :func:`build_database`, the same rows with the same rowids, in a connection whose
@@ -448,12 +437,8 @@ def _filled_database(plan: DataPlan, seed: int, index: int, dense: bool) -> sqli
     drawn = _drawn_rows(plan, seed, index, dense)
     connection = sqlite3.connect(":memory:")
     try:
-        connection.deserialize(_empty_database(_create_statements(plan)))
-        for name, columns in plan.tables:
-            marks = ", ".join("?" * len(columns))
-            quoted = name.replace('"', '""')
-            connection.executemany(f'INSERT INTO "{quoted}" VALUES ({marks})', drawn[name])
-        connection.commit()
+        connection.deserialize(empty_tables(table_statements(plan)))
+        load_rows(connection, plan, drawn)
     except BaseException:
         connection.close()
         raise
@@ -479,10 +464,10 @@ def _drawn_rows(plan: DataPlan, seed: int, index: int, dense: bool) -> dict[str,
 
 
 @lru_cache(maxsize=64)
-def _empty_database(statements: tuple[str, ...]) -> bytes:
-    """Tables without rows, ``serialize()``d: the eight databases of a plan start from one copy of it
-    instead of running the ``CREATE TABLE`` statements eight times, and so do the plans of one example
-    that differ only in their values (most of them)."""
+def empty_tables(statements: tuple[str, ...]) -> bytes:
+    """The tables of ``statements`` without rows, ``serialize()``d: the databases of a plan start from one
+    copy of it instead of running the ``CREATE TABLE`` statements for each, and so do the plans of one
+    example that differ only in their values (most of them)."""
     connection = sqlite3.connect(":memory:")
     try:
         for create in statements:
@@ -515,8 +500,10 @@ def _keep_references(rng: random.Random, plan: DataPlan, drawn: dict[str, list[D
 
 
 @lru_cache(maxsize=512)
-def _create_statements(plan: DataPlan) -> tuple[str, ...]:
-    """``CREATE TABLE`` statements written by sqlite-utils (quoting, affinities), once per plan."""
+def table_statements(plan: DataPlan) -> tuple[str, ...]:
+    """The plan's ``CREATE TABLE`` statements, written by sqlite-utils (quoting, affinities), once per plan:
+    plans with the same statements have databases of the same tables, which can take turns in one connection
+    (see :func:`empty_tables`, :func:`load_rows`)."""
     return tuple(_create_statement(name, tuple((c.name, c.affinity) for c in columns)) for name, columns in plan.tables)
 
 
