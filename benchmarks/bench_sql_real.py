@@ -40,14 +40,13 @@ from typing import Any
 
 from tqdm import tqdm
 
+import ftbench.sql
 from ftbench.data import data_dir
 from ftbench.scoring import BATCH_ROWS
 from ftbench.sql import JUDGE_MODES, TIES_DETAIL, JudgeConfig, SqlPair, Verdict, judge_many
 
-try:
-    from ftbench.sql import RANKING_DETAIL
-except ImportError:  # the package of a commit before the ranking rule (``PYTHONPATH=BASE/src``, to compare)
-    RANKING_DETAIL = "the prediction ranks rows by other values than the gold"
+#: None in the package of a commit before the ranking rule (``PYTHONPATH=BASE/src``, to compare): no verdict says so.
+RANKING_DETAIL: str | None = getattr(ftbench.sql, "RANKING_DETAIL", None)
 
 Row = dict[str, Any]
 REFERENCES = ("reference_test_suite", "reference_single_db")
@@ -194,7 +193,7 @@ def category(row: Row, verdict: Verdict, reference: bool) -> str:
         return "FN: names the context omits"
     if verdict.error is not None:
         return f"FN: error {verdict.error}"
-    if detail.startswith(RANKING_DETAIL):
+    if RANKING_DETAIL is not None and detail.startswith(RANKING_DETAIL):
         return "FN: ranks by other values than the gold (ORDER BY … LIMIT)"
     if "real" in detail:
         return "FN: results differ on the real database (comparison rules)"
