@@ -92,3 +92,24 @@ def test_rows_that_can_never_be_judged_are_reported_before_scoring() -> None:
                          ({**ROWS[0], "db_id": 3}, "db_id must be a string or null")):
         with pytest.raises(ValueError, match=message):
             scorer.check(bad)
+
+
+def test_the_calling_process_leaves_the_parser_and_the_databases_to_the_sandbox_worker(tmp_path: Path) -> None:
+    """Importing ftbench.sql and scoring through the worker loads neither sqlglot nor sqlite-utils (and its pandas)
+    in the caller: ``ftbench score sql``, its pool workers, lm-eval's hooks and the leaderboard stay small (the
+    package's exports once imported the engine: +120 MiB and +0.7 s in every such process)."""
+    import subprocess
+    import sys
+
+    source = tmp_path / "rows.jsonl"
+    source.write_text("".join(json.dumps(row) + "\n" for row in ROWS[:2]), encoding="utf-8")
+    code = ("import json, sys\n"
+            "from pathlib import Path\n"
+            "from ftbench.scoring import ScoreRun, score_file\n"
+            "from ftbench.sql import JudgeConfig, SqlScorer\n"
+            f"run = ScoreRun(Path({str(source)!r}), Path({str(tmp_path / 'out.jsonl')!r}), progress=False)\n"
+            "report = score_file(SqlScorer(JudgeConfig()), run)\n"
+            "heavy = ('sqlglot', 'sqlite_utils', 'pandas', 'ftbench.sql._engine', 'ftbench.sql._facts')\n"
+            "print(json.dumps([report.summary['n'], sorted(m for m in heavy if m in sys.modules)]))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == [2, []]

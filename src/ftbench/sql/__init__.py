@@ -16,13 +16,21 @@ prediction that differs from the gold only in how it breaks ties; one whose ``de
 
 from ftbench.errors import SandboxError
 from ftbench.sql._compare import same_result
-from ftbench.sql._engine import RANKING_DETAIL, TIES_DETAIL
 from ftbench.sql._exec import Rows, open_read_only, run_query
-from ftbench.sql._facts import has_top_level_order
 from ftbench.sql._judge import SqlPair, judge, judge_many
 from ftbench.sql._scorer import SqlScorer
-from ftbench.sql._text import exact_match, is_valid_sql, warm_sandbox
-from ftbench.sql._types import ERROR_KINDS, JUDGE_MODES, ErrorKind, JudgeConfig, JudgeMode, SandboxMode, Verdict
+from ftbench.sql._text import exact_match, has_top_level_order, is_valid_sql, warm_sandbox
+from ftbench.sql._types import (
+    ERROR_KINDS,
+    JUDGE_MODES,
+    RANKING_DETAIL,
+    TIES_DETAIL,
+    ErrorKind,
+    JudgeConfig,
+    JudgeMode,
+    SandboxMode,
+    Verdict,
+)
 
 __all__ = ["ERROR_KINDS", "JUDGE_MODES", "RANKING_DETAIL", "TIES_DETAIL", "ErrorKind", "JudgeConfig", "JudgeMode",
            "Rows", "SandboxError", "SandboxMode", "SqlPair", "SqlScorer", "Verdict", "exact_match",

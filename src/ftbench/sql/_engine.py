@@ -30,22 +30,19 @@ from ftbench.sql._exec import (
     run_query,
     screen,
 )
-from ftbench.sql._facts import has_top_level_limit, has_top_level_order, keyed_order_query
+from ftbench.sql._facts import keyed_order_query
 from ftbench.sql._modes import effective_mode as mode_for
 from ftbench.sql._modes import real_paths
 from ftbench.sql._suite import SuitePlan, build_fuzzed, suite_plan
 from ftbench.sql._synth import DataPlan, drawn_rows, empty_tables, load_rows, make_plan, table_statements
-from ftbench.sql._types import JudgeConfig, JudgeJob, JudgeMode, ValidityJob, Verdict
+from ftbench.sql._text import has_top_level_limit, has_top_level_order
+from ftbench.sql._types import RANKING_DETAIL, TIES_DETAIL, JudgeConfig, JudgeJob, JudgeMode, ValidityJob, Verdict
 
 #: Synthesized databases on which the gold must return rows before the dense ones are left out.
 MIN_WITNESSES = 2
 #: Bytes of gold results a worker keeps (the gold is the same for every prediction of an example).
 GOLD_CACHE_BYTES = 64_000_000
 _EQUAL, _TIED, _OTHER_RANKING = "equal", "tied", "other ranking"
-#: The detail of a verdict that holds only because rows tied on the gold's sort keys may come in any order.
-TIES_DETAIL = "equal up to ties in the gold's ORDER BY"
-#: The detail of a verdict refused because the prediction keeps its top rows by other sort values than the gold's.
-RANKING_DETAIL = "the prediction ranks rows by other values than the gold"
 
 
 @dataclass(frozen=True)

@@ -178,33 +178,6 @@ def _of(nodes: tuple[exp.Expr, ...], *types: type[E]) -> list[E]:
     return [node for node in nodes if isinstance(node, types)]
 
 
-#: Quoted strings and names, and comments: skipped when looking for keywords.
-_OPAQUE = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|`[^`]*`|\[[^\]]*\]|--[^\n]*|/\*.*?\*/", re.DOTALL)
-_ORDER_BY = re.compile(r"\border\s+by\b", re.IGNORECASE)
-_LIMIT = re.compile(r"\blimit\b", re.IGNORECASE)
-
-
-@lru_cache(maxsize=1024)
-def has_top_level_order(sql: str) -> bool:
-    """True when the outermost query (or set operation) sorts its result: row order is then significant.
-
-    An ORDER BY outside every parenthesis (subqueries, CTEs, window definitions) sorts the result; a
-    scan finds it without parsing, which matters when a result is all the judge needs."""
-    return _at_top_level(sql, _ORDER_BY)
-
-
-@lru_cache(maxsize=1024)
-def has_top_level_limit(sql: str) -> bool:
-    """True when the outermost query keeps only some rows (LIMIT outside every parenthesis)."""
-    return _at_top_level(sql, _LIMIT)
-
-
-def _at_top_level(sql: str, keyword: re.Pattern[str]) -> bool:
-    text = _OPAQUE.sub(" ", sql)
-    return any(text.count("(", 0, match.start()) == text.count(")", 0, match.start())
-               for match in keyword.finditer(text))
-
-
 def _resolve_columns(tree: exp.Expr, schema: Schema, facts: QueryFacts) -> dict[int, ColumnRef]:
     """Map each column node (by id) to its table, innermost scope first."""
     refs: dict[int, ColumnRef] = {}

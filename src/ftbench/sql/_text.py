@@ -1,9 +1,13 @@
-"""Text-level SQL checks: the study's exact match (pure), and "parses as one statement" (decided in the
-sandbox worker, like everything else that hands untrusted text to SQLite)."""
+"""Text-level SQL checks: the study's exact match and whether the outermost query sorts or cuts its rows (pure
+scans, no parser), and "parses as one statement" (decided in the sandbox worker, like everything else that hands
+untrusted text to SQLite). Importing this module (and :mod:`ftbench.sql`) loads neither sqlglot nor the engine:
+processes that only hand rows to the worker stay small."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Generator, Sequence
+from functools import lru_cache
 
 from ftbench.sql._types import JudgeConfig, JudgeJob, ValidityJob
 
@@ -75,3 +79,30 @@ def warm_sandbox(config: JudgeConfig | None = None) -> None:
     from ftbench.sql._isolation import start_worker
 
     start_worker(config.memory_mb)
+
+
+#: Quoted strings and names, and comments: skipped when looking for keywords.
+_OPAQUE = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|`[^`]*`|\[[^\]]*\]|--[^\n]*|/\*.*?\*/", re.DOTALL)
+_ORDER_BY = re.compile(r"\border\s+by\b", re.IGNORECASE)
+_LIMIT = re.compile(r"\blimit\b", re.IGNORECASE)
+
+
+@lru_cache(maxsize=1024)
+def has_top_level_order(sql: str) -> bool:
+    """True when the outermost query (or set operation) sorts its result: row order is then significant.
+
+    An ORDER BY outside every parenthesis (subqueries, CTEs, window definitions) sorts the result; a
+    scan finds it without parsing, which matters when a result is all the judge needs."""
+    return _at_top_level(sql, _ORDER_BY)
+
+
+@lru_cache(maxsize=1024)
+def has_top_level_limit(sql: str) -> bool:
+    """True when the outermost query keeps only some rows (LIMIT outside every parenthesis)."""
+    return _at_top_level(sql, _LIMIT)
+
+
+def _at_top_level(sql: str, keyword: re.Pattern[str]) -> bool:
+    text = _OPAQUE.sub(" ", sql)
+    return any(text.count("(", 0, match.start()) == text.count(")", 0, match.start())
+               for match in keyword.finditer(text))

@@ -68,6 +68,12 @@ class JudgeConfig:
             object.__setattr__(self, "db_dir", self.db_dir.resolve())
 
 
+#: The detail of a verdict that holds only because rows tied on the gold's sort keys may come in any order.
+TIES_DETAIL = "equal up to ties in the gold's ORDER BY"
+#: The detail of a verdict refused because the prediction keeps its top rows by other sort values than the gold's.
+RANKING_DETAIL = "the prediction ranks rows by other values than the gold"
+
+
 @dataclass(frozen=True)
 class Verdict:
     """The judge's answer for one prediction."""
