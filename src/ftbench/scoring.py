@@ -21,9 +21,9 @@ from tqdm import tqdm
 from ftbench._jsonl import jsonl_objects
 from ftbench._output import RowJournal, row_keys
 from ftbench._pool import BATCH_ROWS, RowsInterrupted, score_rows
+from ftbench.errors import EXIT_OK, EXIT_UNJUDGED_ROWS, InputError, Interrupted
 
 __all__ = ["BATCH_ROWS", "Row", "RowScorer", "ScoreReport", "ScoreRun", "mean_of", "read_rows", "score_file"]
-from ftbench.errors import EXIT_OK, EXIT_UNJUDGED_ROWS, InputError, Interrupted
 
 Row = dict[str, Any]
 
