@@ -377,3 +377,19 @@ def test_resuming_a_finished_run_at_its_last_step_is_refused(tmp_path: Path) -> 
         lora.checkpoint_to_resume(config, resume=True)
     longer = load_config(CONFIGS / "tiny_cpu.yaml", ["--output_dir", str(tmp_path / "run"), "--max_steps", "60"])
     assert lora.checkpoint_to_resume(longer, resume=True) == last
+
+
+def test_do_eval_false_trains_without_evaluating(tmp_path: Path) -> None:
+    """transformers turns do_eval back on whenever eval_strategy is not "no" (ftbench's default: steps), and Trainer
+    evaluates by eval_strategy alone: do_eval: false must mean eval_strategy: no, or be refused beside another."""
+    for override in (["--do_eval", "false"], ["--do_eval=False"], ["--do-eval", "no"]):
+        training = load_config(CONFIGS / "tiny_cpu.yaml", override).training
+        assert (training.do_eval, training.eval_strategy) == (False, "no"), override
+    path = tmp_path / "no-eval.yaml"
+    path.write_text("model_name_or_path: m\ntask: viggo\noutput_dir: o\ndo_eval: false\n", encoding="utf-8")
+    assert load_config(path).training.eval_strategy == "no"
+    assert load_config(path, ["--do_eval"]).training.eval_strategy == "steps", "the command line wins"
+    assert load_config(path, ["--eval_strategy", "no"]).training.do_eval is False
+    assert load_config(CONFIGS / "tiny_cpu.yaml").training.eval_strategy == "steps"
+    with pytest.raises(InputError, match="do_eval=false and eval_strategy='steps' disagree"):
+        load_config(path, ["--eval_strategy", "steps"])

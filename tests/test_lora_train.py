@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -11,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from ftbench.errors import InputError
 from ftbench.finetune import lora
 from ftbench.finetune.lora import trainer as lora_trainer
 from ftbench.finetune.lora.config import LoraRunConfig, load_config
@@ -159,6 +161,14 @@ def _callback(on_step_end: Any) -> Any:
     return _Hook()
 
 
+def test_do_eval_false_trains_without_evaluating(tiny_model: Path, tmp_path: Path, data_dir_env: None) -> None:
+    """do_eval: false once still evaluated every eval_steps (transformers turns it back on beside eval_strategy)."""
+    result = lora.train(tiny_config(tiny_model, tmp_path / "run", "--do_eval", "false", "--max_steps", "10"))
+    assert result.record.eval_loss_curve == [] and result.record.train_loss_curve
+    evaluated = lora.train(tiny_config(tiny_model, tmp_path / "run2", "--max_steps", "10"))
+    assert [point["step"] for point in evaluated.record.eval_loss_curve] == [10], "the default evaluates"
+
+
 def test_resume_continues_from_the_checkpoint(tiny_model: Path, tmp_path: Path, data_dir_env: None) -> None:
     config = tiny_config(tiny_model, tmp_path / "run")
 
@@ -173,6 +183,11 @@ def test_resume_continues_from_the_checkpoint(tiny_model: Path, tmp_path: Path, 
     # trl's own flag, as its sft.py passes it to Trainer.train, into a new output_dir (lora_sft.py's --resume picks
     # the same checkpoint-10: tests/test_lora_config.py). It once parsed and was ignored: a silent restart at step 0.
     checkpoint = Path(config.output_dir) / "checkpoint-10"
+    # Another adapter shape is refused before the model loads (it failed inside Trainer with a traceback of sizes).
+    for other, named in ((["--lora_r", "4"], "lora_r: 4 here, 8 in the checkpoint"),
+                         (["--lora_target_modules", "q_proj", "v_proj"], "lora_target_modules: ['q_proj', 'v_proj']")):
+        with pytest.raises(InputError, match=re.escape(named)):
+            lora.train(tiny_config(tiny_model, tmp_path / "other", "--resume_from_checkpoint", str(checkpoint), *other))
     resumed = tiny_config(tiny_model, tmp_path / "run2", "--resume_from_checkpoint", str(checkpoint))
     steps_run: list[int] = []
     result = lora.train(resumed, callbacks=[_callback(steps_run.append)])

@@ -176,8 +176,12 @@ def parse_config(argv: Sequence[str], parser: TrlParser | None = None) -> tuple[
     known = {action.dest for action in parser._actions} | {"config"}
     options = {a[2:].split("=")[0].replace("-", "_"): None for a in args if a.startswith("--")}
     _reject_unknown(options, "command line", known)
-    file_keys = _check_file(args, known)
+    file_values = _check_file(args, known)
+    file_keys = set(file_values)
     given = file_keys | set(options)
+    do_eval = _do_eval_given(args, file_values)
+    if do_eval is False and "eval_strategy" not in given:
+        args.extend(["--eval_strategy", "no"])  # what do_eval: false means; Trainer reads only eval_strategy
     missing = [key for key in _REQUIRED if key not in given]
     if missing and not {"-h", "--help"} & set(args):  # --help prints the keys and exits
         raise InputError(f"missing required key(s) {', '.join(missing)}")
@@ -186,6 +190,9 @@ def parse_config(argv: Sequence[str], parser: TrlParser | None = None) -> tuple[
     except ValueError as err:  # unknown arguments, or a combination SFTConfig refuses
         raise InputError(str(err)) from err
     config = LoraRunConfig(task, training, model)
+    if do_eval is False and training.eval_strategy != "no":
+        raise InputError(f"do_eval=false and eval_strategy={training.eval_strategy.value!r} disagree (transformers "
+                         "evaluates whenever eval_strategy is not no); give eval_strategy: no alone")
     _check_values(config)
     _check_honoured(config, given)
     _derive(config, given)
@@ -199,17 +206,39 @@ def load_config(path: Path | None, args: Sequence[str] = ()) -> LoraRunConfig:
     return parse_config([*(["--config", str(path)] if path is not None else []), *args])[0]
 
 
-def _check_file(args: list[str], known: set[str]) -> set[str]:
-    """The keys of the ``--config`` file, after checking it is a readable mapping of known keys."""
+def _check_file(args: list[str], known: set[str]) -> dict[str, Any]:
+    """The values of the ``--config`` file, after checking it is a readable mapping of known keys."""
     if "--config" not in args:
-        return set()
+        return {}
     position = args.index("--config") + 1
     if position >= len(args):
         raise InputError("--config needs a YAML file")
     path = Path(args[position])
     values = read_config_mapping(path)
     _reject_unknown(values, str(path), (known - {"config"}) | {"env"})
-    return set(values)
+    return values
+
+
+def _do_eval_given(args: Sequence[str], file_values: dict[str, Any]) -> bool | None:
+    """The ``do_eval`` the user wrote, the command line's over the file's (``--do_eval`` alone is true, as for
+    every flag of trl's parser); None when not given, or unreadable (the parser reports that). TrainingArguments
+    turns ``do_eval`` back on whenever ``eval_strategy`` is not ``no`` (ftbench's default: ``steps``), so a false
+    one must be read before it parses."""
+    from transformers.hf_argparser import string_to_bool
+
+    value = file_values.get("do_eval")
+    for position, arg in enumerate(args):
+        name, equals, inline = arg.partition("=")
+        if not name.startswith("--") or name[2:].replace("-", "_") != "do_eval":
+            continue
+        following = args[position + 1] if position + 1 < len(args) else "--"
+        value = inline if equals else (following if not following.startswith("--") else True)
+    if isinstance(value, str):
+        try:
+            value = string_to_bool(value)  # type: ignore[no-untyped-call]
+        except argparse.ArgumentTypeError:
+            return None
+    return value if isinstance(value, bool) else None
 
 
 def _reject_unknown(values: dict[str, Any], source: str, known: set[str]) -> None:

@@ -120,7 +120,30 @@ def checkpoint_to_resume(config: LoraRunConfig, resume: bool | str = False) -> P
     checkpoint = resume_checkpoint(Path(config.output_dir), resume or wanted)
     if checkpoint is not None and (Path(config.output_dir) / RUN_JSON).is_file():
         _check_steps_left(checkpoint, config.training.max_steps)
+    if checkpoint is not None:
+        _check_same_adapter(checkpoint, config)
     return checkpoint
+
+
+def _check_same_adapter(checkpoint: Path, config: LoraRunConfig) -> None:
+    """A run resumes the adapter its checkpoint holds: another rank or other target modules would fail inside
+    Trainer with a traceback of tensor sizes, another alpha would silently rescale what was learned."""
+    try:
+        saved = json.loads((checkpoint / "adapter_config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return  # not an adapter checkpoint this check can read: Trainer reports what it cannot load
+    if not isinstance(saved, dict):
+        return
+    model = config.model
+    wanted: dict[str, Any] = {"lora_r": (saved.get("r"), model.lora_r),
+                              "lora_alpha": (saved.get("lora_alpha"), model.lora_alpha)}
+    if isinstance(model.lora_target_modules, list) and isinstance(saved.get("target_modules"), list):
+        wanted["lora_target_modules"] = (sorted(saved["target_modules"]), sorted(model.lora_target_modules))
+    differ = [f"{key}: {given!r} here, {kept!r} in the checkpoint" for key, (kept, given) in wanted.items()
+              if kept is not None and kept != given]
+    if differ:
+        raise InputError(f"{checkpoint} holds another adapter than this run's ({'; '.join(differ)}); "
+                         "resume with the checkpoint's values, or start a new run in another output_dir")
 
 
 def _check_steps_left(checkpoint: Path, max_steps: int) -> None:
