@@ -174,7 +174,7 @@ def parse_config(argv: Sequence[str], parser: TrlParser | None = None) -> tuple[
     parser = parser or config_parser()
     args = list(argv)
     known = {action.dest for action in parser._actions} | {"config"}
-    options = {a[2:].split("=")[0].replace("-", "_"): None for a in args if a.startswith("--")}
+    options = {name: None for name in map(_option_name, args) if name is not None}
     _reject_unknown(options, "command line", known)
     file_values = _check_file(args, known)
     file_keys = set(file_values)
@@ -219,6 +219,11 @@ def _check_file(args: list[str], known: set[str]) -> dict[str, Any]:
     return values
 
 
+def _option_name(arg: str) -> str | None:
+    """The config key a command-line argument names (``--do-eval=false`` -> ``do_eval``), None for a value."""
+    return arg[2:].split("=")[0].replace("-", "_") if arg.startswith("--") else None
+
+
 def _do_eval_given(args: Sequence[str], file_values: dict[str, Any]) -> bool | None:
     """The ``do_eval`` the user wrote, the command line's over the file's (``--do_eval`` alone is true, as for
     every flag of trl's parser); None when not given, or unreadable (the parser reports that). TrainingArguments
@@ -228,9 +233,9 @@ def _do_eval_given(args: Sequence[str], file_values: dict[str, Any]) -> bool | N
 
     value = file_values.get("do_eval")
     for position, arg in enumerate(args):
-        name, equals, inline = arg.partition("=")
-        if not name.startswith("--") or name[2:].replace("-", "_") != "do_eval":
+        if _option_name(arg) != "do_eval":
             continue
+        _, equals, inline = arg.partition("=")
         following = args[position + 1] if position + 1 < len(args) else "--"
         value = inline if equals else (following if not following.startswith("--") else True)
     if isinstance(value, str):
